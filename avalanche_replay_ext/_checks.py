@@ -1,0 +1,55 @@
+"""Argument checks shared by the package: clear errors that name the argument and what is allowed."""
+
+from __future__ import annotations
+
+import numbers
+
+import torch
+
+
+def check_size(name: str, value: object) -> int:
+    """Return ``value`` if it is a positive int, else raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive int (>= 1), got {value!r} of type {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int (>= 1), got {value}")
+    return int(value)
+
+
+def check_seed(seed: object) -> int | None:
+    """Return ``seed`` if it is None or an int, else raise."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be None or an int, got {seed!r} of type {type(seed).__name__}")
+    return int(seed)
+
+
+def make_generator(seed: int | None) -> torch.Generator:
+    """A CPU generator owned by one object: seeded with ``seed``, or from OS entropy when None."""
+    generator = torch.Generator()
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    return generator
+
+
+def as_labels(name: str, values: object, length: int | None = None) -> torch.Tensor:
+    """Convert class or task labels to a 1-D int64 CPU tensor, rejecting non-integer values."""
+    if not isinstance(values, torch.Tensor):
+        values = list(values)
+        if not values:
+            return torch.zeros(0, dtype=torch.long)
+    try:
+        tensor = torch.as_tensor(values)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"{name} must be a sequence of integer labels: {err}") from None
+    if tensor.dtype == torch.bool or tensor.is_floating_point() or tensor.is_complex():
+        raise TypeError(f"{name} must hold integer labels, got dtype {tensor.dtype}")
+    tensor = tensor.reshape(-1) if tensor.dim() == 0 else tensor
+    if tensor.dim() != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {tuple(tensor.shape)}")
+    if length is not None and len(tensor) != length:
+        raise ValueError(f"{name} has {len(tensor)} entries, expected {length}")
+    return tensor.detach().to("cpu", torch.long)

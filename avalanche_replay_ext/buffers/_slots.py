@@ -1,0 +1,179 @@
+"""Fixed-capacity slot table behind the buffers: samples are referenced, not copied."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from avalanche.benchmarks.utils import AvalancheDataset, _make_taskaware_tensor_classification_dataset
+from avalanche.benchmarks.utils.utils import concat_datasets
+
+from .._checks import as_labels
+
+TENSOR_ROW = -1  # source id of a slot whose sample lives in the tensor rows
+
+
+class SlotStore:
+    """``capacity`` slots; slots ``[0, size)`` are occupied.
+
+    A slot points either at ``(dataset, index)`` (a sample of a dataset the buffer saw, kept by
+    reference, transforms included) or at a row of a slot-aligned tensor store (a sample that
+    arrived as a tensor minibatch). Class and task labels are kept per slot, so counting and
+    sampling never touch the data. ``dataset()`` builds the Avalanche view once per change, as a
+    concatenation of one subset per source, so its depth never grows with the number of updates.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.size = 0
+        self.source = torch.full((capacity,), TENSOR_ROW, dtype=torch.long)
+        self.index = torch.zeros(capacity, dtype=torch.long)
+        self.targets = torch.zeros(capacity, dtype=torch.long)
+        self.tasks = torch.zeros(capacity, dtype=torch.long)
+        self.rows: torch.Tensor | None = None  # tensor samples, allocated on first tensor write
+        self._sources: dict[int, tuple[AvalancheDataset, torch.Tensor, torch.Tensor]] = {}
+        self._next_source = 0
+        self._view: AvalancheDataset | None = None
+
+    # ---- sources -------------------------------------------------------------------------
+    def labels_of(self, dataset: Any) -> tuple[int, torch.Tensor, torch.Tensor]:
+        """Source id, class targets and task labels of ``dataset``, registering it if new."""
+        for sid, (known, targets, tasks) in self._sources.items():
+            if known is dataset:
+                return sid, targets, tasks
+        self._prune()
+        sid = self._next_source
+        self._register(sid, dataset)
+        self._next_source += 1
+        return (sid, *self._sources[sid][1:])
+
+    def _register(self, sid: int, dataset: Any) -> None:
+        if not isinstance(dataset, AvalancheDataset) or not hasattr(dataset, "targets"):
+            raise TypeError(
+                "dataset must be an AvalancheDataset with class `targets` "
+                f"(e.g. `experience.dataset`), got {type(dataset).__name__} without them"
+            )
+        targets = as_labels("dataset.targets", dataset.targets, len(dataset))
+        tl = getattr(dataset, "targets_task_labels", None)
+        tasks = (
+            torch.zeros(len(dataset), dtype=torch.long)
+            if tl is None
+            else as_labels("dataset.targets_task_labels", tl, len(dataset))
+        )
+        self._sources[sid] = (dataset, targets, tasks)
+
+    def _prune(self) -> None:
+        """Drop references to datasets no occupied slot points at any more."""
+        used = set(self.source[: self.size].unique().tolist())
+        for sid in [s for s in self._sources if s not in used]:
+            del self._sources[sid]
+
+    # ---- writes --------------------------------------------------------------------------
+    def check_rows(self, x: torch.Tensor) -> None:
+        """Raise before any mutation if ``x`` cannot be written into the tensor rows."""
+        if self.rows is not None and (x.shape[1:] != self.rows.shape[1:] or x.dtype != self.rows.dtype):
+            raise ValueError(
+                f"x samples have shape {tuple(x.shape[1:])} and dtype {x.dtype}, but this buffer "
+                f"stores {tuple(self.rows.shape[1:])} {self.rows.dtype}"
+            )
+
+    def write_refs(self, slots: torch.Tensor, sid: int, index: torch.Tensor) -> None:
+        """Point ``slots`` at samples ``index`` of registered source ``sid``."""
+        _, targets, tasks = self._sources[sid]
+        self.source[slots] = sid
+        self.index[slots] = index
+        self.targets[slots] = targets[index]
+        self.tasks[slots] = tasks[index]
+        self._grow_to(slots)
+
+    def write_rows(self, slots: torch.Tensor, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> None:
+        """Store tensor samples ``x`` (labels ``y``, tasks ``t``) in ``slots``."""
+        if self.rows is None:
+            self.rows = torch.zeros((self.capacity, *x.shape[1:]), dtype=x.dtype)
+        self.rows[slots] = x
+        self.source[slots] = TENSOR_ROW
+        self.index[slots] = slots
+        self.targets[slots] = y
+        self.tasks[slots] = t
+        self._grow_to(slots)
+
+    def _grow_to(self, slots: torch.Tensor) -> None:
+        if len(slots):
+            self.size = max(self.size, int(slots.max()) + 1)
+        self._view = None
+
+    def keep(self, slots: torch.Tensor, capacity: int) -> None:
+        """Keep only ``slots`` (moved to the front, in that order) and set a new capacity."""
+        n = len(slots)
+
+        def moved(old: torch.Tensor, fill: int = 0) -> torch.Tensor:
+            new = torch.full((capacity, *old.shape[1:]), fill, dtype=old.dtype)
+            new[:n] = old[slots]
+            return new
+
+        self.source, self.index = moved(self.source, TENSOR_ROW), moved(self.index)
+        self.targets, self.tasks = moved(self.targets), moved(self.tasks)
+        if self.rows is not None:
+            self.rows = moved(self.rows)
+        # a tensor sample's index is its row, which moved with it
+        self.index[:n] = torch.where(self.source[:n] == TENSOR_ROW, torch.arange(n), self.index[:n])
+        self.capacity, self.size = capacity, n
+        self._view = None
+        self._prune()
+
+    # ---- reads ---------------------------------------------------------------------------
+    def dataset(self) -> AvalancheDataset:
+        """The occupied slots as one Avalanche dataset (cached until the next write)."""
+        if self._view is None:
+            self._view = self._build_view()
+        return self._view
+
+    def _build_view(self) -> AvalancheDataset:
+        source, index = self.source[: self.size], self.index[: self.size]
+        parts = []
+        for sid, (dataset, _, _) in self._sources.items():
+            mask = source == sid
+            if bool(mask.any()):
+                parts.append(dataset.subset(index[mask].tolist()))
+        mask = source == TENSOR_ROW
+        if bool(mask.any()):
+            rows = index[mask]
+            parts.append(
+                _make_taskaware_tensor_classification_dataset(
+                    self.rows[rows],
+                    self.targets[rows],
+                    task_labels=self.tasks[rows].tolist(),
+                )
+            )
+        return concat_datasets(parts)
+
+    # ---- state ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        self._prune()
+        return {
+            "capacity": self.capacity,
+            "size": self.size,
+            "source": self.source.clone(),
+            "index": self.index.clone(),
+            "targets": self.targets.clone(),
+            "tasks": self.tasks.clone(),
+            "rows": None if self.rows is None else self.rows.clone(),
+            "sources": {sid: dataset for sid, (dataset, _, _) in self._sources.items()},
+            "next_source": self._next_source,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.capacity, self.size = state["capacity"], state["size"]
+        for name in ("source", "index", "targets", "tasks"):
+            setattr(self, name, state[name].clone())
+        self.rows = None if state["rows"] is None else state["rows"].clone()
+        self._sources = {}
+        for sid, dataset in state["sources"].items():
+            self._register(sid, dataset)
+        self._next_source = state["next_source"]
+        self._view = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_view"] = None  # rebuilt on demand; keeps pickles small
+        return state
