@@ -2,6 +2,22 @@
 
 from .benchmarks import SplitDigits, SplitMNISTIdx
 from .buffers import ReservoirSamplingBuffer
+from .loaders import DualMinibatchLoader
+from .metrics import alpha_replay_metrics
+from .plugins import AlphaReplayPlugin
+from .schedules import ConstantAlpha, LinearAlpha
+from .strategies import AlphaReplay
 
 __version__ = "0.1.0"
-__all__ = ["ReservoirSamplingBuffer", "SplitDigits", "SplitMNISTIdx", "__version__"]
+__all__ = [
+    "AlphaReplay",
+    "AlphaReplayPlugin",
+    "ConstantAlpha",
+    "DualMinibatchLoader",
+    "LinearAlpha",
+    "ReservoirSamplingBuffer",
+    "SplitDigits",
+    "SplitMNISTIdx",
+    "__version__",
+    "alpha_replay_metrics",
+]

@@ -26,13 +26,14 @@ def check_seed(seed: object) -> int | None:
 
 
 def make_generator(seed: int | None) -> torch.Generator:
-    """A CPU generator owned by one object: seeded with ``seed``, or from OS entropy when None."""
-    generator = torch.Generator()
+    """A CPU generator owned by one object, seeded with ``seed``.
+
+    With ``seed=None`` its seed is drawn from the global torch RNG, so ``torch.manual_seed`` still
+    makes a whole run reproducible.
+    """
     if seed is None:
-        generator.seed()
-    else:
-        generator.manual_seed(seed)
-    return generator
+        seed = int(torch.randint(0, 2**62, (1,)))
+    return torch.Generator().manual_seed(seed)
 
 
 def as_labels(name: str, values: object, length: int | None = None) -> torch.Tensor:

@@ -29,7 +29,7 @@ class ReservoirSamplingBuffer(ExemplarsBuffer):
 
     :param max_size: number of slots, a positive int.
     :param seed: seed of the buffer's own ``torch.Generator``; same seed and same stream give
-        the same buffer whatever the global RNG state. ``None`` seeds from OS entropy.
+        the same buffer whatever the global RNG state. ``None`` draws the seed from the global torch RNG.
     """
 
     def __init__(self, max_size: int, seed: int | None = None) -> None:

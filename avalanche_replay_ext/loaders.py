@@ -1,0 +1,97 @@
+"""A loader yielding a current minibatch and a memory minibatch apart, for alpha-weighted replay."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from avalanche.training.storage_policy import ExemplarsBuffer
+from torch.utils.data import DataLoader, Dataset
+
+from ._checks import check_seed, check_size, make_generator
+
+Minibatch = list[torch.Tensor]  # Avalanche's [x, y, t]
+
+
+class DualMinibatchLoader:
+    """One pass over ``current_data`` per epoch; each step yields ``(current_mb, memory_mb)``.
+
+    Both minibatches are in Avalanche's ``[x, y, t]`` form. The memory minibatch comes from the
+    memory only: a reshuffled pass over it per cycle, restarted as often as needed, so a small
+    memory keeps feeding a long epoch. It is ``None`` while the memory is empty. ``memory_data``
+    may be a dataset or an Avalanche ``ExemplarsBuffer``, whose ``buffer`` is read again at the start
+    of every cycle (so a buffer updated during the epoch is seen from the next cycle on).
+
+    Usable in a hand-written loop::
+
+        for (x, y, t), mem in DualMinibatchLoader(exp.dataset, storage.buffer, batch_size=32):
+            loss = F.cross_entropy(model(x), y)
+            if mem is not None:
+                loss = loss + alpha * F.cross_entropy(model(mem[0]), mem[1])
+
+    :param current_data: the current experience's dataset.
+    :param memory_data: the replay memory: a dataset or an ``ExemplarsBuffer``.
+    :param batch_size: current minibatch size.
+    :param batch_size_mem: memory minibatch size; ``None`` means ``batch_size``.
+    :param shuffle: shuffle the current data each epoch (the memory is always shuffled).
+    :param seed: seed of the loader's own generator (``None``: drawn from the global torch RNG).
+    :param dataloader_kwargs: passed to both underlying ``DataLoader`` s (``num_workers``,
+        ``pin_memory``, ``collate_fn``, ...); ``drop_last`` applies to the current data only.
+        The collate function defaults to the dataset's own ``collate_fn``.
+    """
+
+    def __init__(
+        self,
+        current_data: Dataset,
+        memory_data: Dataset | ExemplarsBuffer,
+        batch_size: int = 32,
+        batch_size_mem: int | None = None,
+        shuffle: bool = True,
+        seed: int | None = None,
+        **dataloader_kwargs: Any,
+    ) -> None:
+        for forbidden in ("batch_size", "shuffle", "sampler", "batch_sampler", "generator"):
+            if forbidden in dataloader_kwargs:
+                raise TypeError(
+                    f"DualMinibatchLoader sets {forbidden} itself; it cannot be passed in dataloader_kwargs"
+                )
+        self.current_data, self.memory_data = current_data, memory_data
+        self.batch_size = check_size("batch_size", batch_size)
+        self.batch_size_mem = (
+            self.batch_size if batch_size_mem is None else check_size("batch_size_mem", batch_size_mem)
+        )
+        self.shuffle = shuffle
+        self.generator = make_generator(check_seed(seed))
+        self.drop_last = bool(dataloader_kwargs.pop("drop_last", False))
+        self.kwargs = dataloader_kwargs
+        self.current_indices: torch.Tensor | None = None
+        """Indices (into ``current_data``) of the current minibatch last yielded."""
+
+    def __len__(self) -> int:
+        n = len(self.current_data)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Minibatch, Minibatch | None]]:
+        batches = self._index_batches(len(self.current_data), self.batch_size, self.shuffle, self.drop_last)
+        memory = self._memory_batches()
+        for indices, current in zip(batches, self._loader(self.current_data, batches), strict=True):
+            self.current_indices = indices
+            yield current, next(memory)
+
+    def _memory_batches(self) -> Iterator[Minibatch | None]:
+        while True:
+            data = self.memory_data.buffer if isinstance(self.memory_data, ExemplarsBuffer) else self.memory_data
+            if len(data) == 0:
+                yield None
+                continue
+            yield from self._loader(data, self._index_batches(len(data), self.batch_size_mem, True, False))
+
+    def _index_batches(self, n: int, size: int, shuffle: bool, drop_last: bool) -> list[torch.Tensor]:
+        order = torch.randperm(n, generator=self.generator) if shuffle else torch.arange(n)
+        batches = list(order.split(size))
+        return batches[:-1] if drop_last and batches and len(batches[-1]) < size else batches
+
+    def _loader(self, data: Dataset, batches: list[torch.Tensor]) -> DataLoader:
+        kwargs = {"collate_fn": getattr(data, "collate_fn", None), **self.kwargs}
+        return DataLoader(data, batch_sampler=[b.tolist() for b in batches], **kwargs)

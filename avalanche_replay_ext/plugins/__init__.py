@@ -1,0 +1,5 @@
+"""Avalanche plugins."""
+
+from .alpha_replay import AlphaReplayPlugin
+
+__all__ = ["AlphaReplayPlugin"]

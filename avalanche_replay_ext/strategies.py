@@ -1,0 +1,61 @@
+"""Ready-made strategies with this package's plugins built in, like Avalanche's ``Replay``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from avalanche.training.plugins import SupervisedPlugin
+from avalanche.training.plugins.evaluation import default_evaluator
+from avalanche.training.templates import SupervisedTemplate
+
+from .plugins.alpha_replay import AlphaReplayPlugin
+from .schedules import AlphaSchedule
+
+
+class AlphaReplay(SupervisedTemplate):
+    """``SupervisedTemplate`` with an :class:`AlphaReplayPlugin` (``loss = curr + alpha_t * mem``).
+
+    :param mem_size: buffer slots.
+    :param alpha: float, ``ConstantAlpha``, ``LinearAlpha`` or callable ``t -> float``.
+    :param batch_size_mem: memory minibatch size (default: ``train_mb_size``).
+    :param update_every: ``"experience"`` or ``"iteration"`` (see the plugin).
+    :param seed: seed of the plugin's generator.
+    Other arguments are ``SupervisedTemplate``'s.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: Any,
+        optimizer: Any,
+        criterion: Any,
+        mem_size: int = 200,
+        alpha: float | AlphaSchedule = 1.0,
+        batch_size_mem: int | None = None,
+        update_every: str = "experience",
+        seed: int | None = None,
+        train_mb_size: int = 1,
+        train_epochs: int = 1,
+        eval_mb_size: int | None = None,
+        device: Any = "cpu",
+        plugins: list[SupervisedPlugin] | None = None,
+        evaluator: Any = default_evaluator,
+        eval_every: int = -1,
+        **base_kwargs: Any,
+    ) -> None:
+        self.replay_plugin = AlphaReplayPlugin(
+            mem_size, alpha, batch_size_mem=batch_size_mem, update_every=update_every, seed=seed
+        )
+        super().__init__(
+            model=model,
+            optimizer=optimizer,
+            criterion=criterion,
+            train_mb_size=train_mb_size,
+            train_epochs=train_epochs,
+            eval_mb_size=eval_mb_size,
+            device=device,
+            plugins=[*(plugins or []), self.replay_plugin],
+            evaluator=evaluator,
+            eval_every=eval_every,
+            **base_kwargs,
+        )
