@@ -7,6 +7,9 @@ import os
 import pytest
 import torch
 from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset
+from avalanche.models import SimpleMLP
+from avalanche.training import Naive
+from avalanche.training.plugins import EvaluationPlugin
 
 from avalanche_replay_ext.benchmarks import MNIST_DIR_ENV, SplitDigits
 
@@ -29,6 +32,36 @@ def id_dataset(ids: torch.Tensor, task: int = 0):
     """A dataset whose class target is each sample's id, so a buffer's targets name its samples."""
     ids = torch.as_tensor(ids, dtype=torch.long)
     return _make_taskaware_tensor_classification_dataset(ids.float().unsqueeze(1), ids, task_labels=task)
+
+
+def make_naive(plugins, *, epochs=3, mb_size=32, evaluator=None, model=None, seed=0, **kwargs) -> Naive:
+    """Avalanche's Naive on SplitDigits-sized inputs: SimpleMLP(64 -> 128 -> 10), SGD(0.1, momentum 0.9)."""
+    torch.manual_seed(seed)
+    model = model or SimpleMLP(num_classes=10, input_size=64, hidden_size=128, drop_rate=0.0)
+    return Naive(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+        criterion=torch.nn.CrossEntropyLoss(),
+        train_mb_size=mb_size,
+        train_epochs=epochs,
+        eval_mb_size=512,
+        plugins=plugins,
+        evaluator=evaluator or EvaluationPlugin(loggers=[]),
+        **kwargs,
+    )
+
+
+def stream_accuracy(strategy, stream) -> float:
+    """Accuracy of ``strategy.model`` over all test experiences together."""
+    strategy.model.eval()
+    correct = total = 0
+    with torch.no_grad():
+        for exp in stream:
+            for x, y, t in torch.utils.data.DataLoader(exp.dataset.eval(), batch_size=512):
+                out = strategy.model(x, t) if hasattr(strategy.model, "forward_single_task") else strategy.model(x)
+                correct += int((out.argmax(1) == y).sum())
+                total += len(y)
+    return correct / total
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -10,10 +10,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 from avalanche.benchmarks.utils.flat_data import _flatdata_depth
-from avalanche.models import SimpleMLP
-from avalanche.training import Naive
-from avalanche.training.plugins import EvaluationPlugin, ReplayPlugin
-from conftest import id_dataset
+from avalanche.training.plugins import ReplayPlugin
+from conftest import id_dataset, make_naive, stream_accuracy
 from scipy import stats
 
 from avalanche_replay_ext import ReservoirSamplingBuffer
@@ -120,33 +118,6 @@ def test_post_adapt_and_update_agree(digits):
     assert list(a.buffer.targets) == list(b.buffer.targets)
 
 
-def run_naive(digits, plugins, seed=0):
-    torch.manual_seed(seed)
-    model = SimpleMLP(num_classes=10, input_size=64, hidden_size=128, drop_rate=0.0)
-    strategy = Naive(
-        model=model,
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
-        criterion=torch.nn.CrossEntropyLoss(),
-        train_mb_size=32,
-        train_epochs=3,
-        eval_mb_size=512,
-        plugins=plugins,
-        evaluator=EvaluationPlugin(loggers=[]),
-    )
-    return strategy
-
-
-def stream_accuracy(strategy, stream) -> float:
-    strategy.model.eval()
-    correct = total = 0
-    with torch.no_grad():
-        for exp in stream:
-            for x, y, _ in torch.utils.data.DataLoader(exp.dataset.eval(), batch_size=512):
-                correct += int((strategy.model(x).argmax(1) == y).sum())
-                total += len(y)
-    return correct / total
-
-
 def test_drop_in_storage_policy_of_avalanche_replay_plugin(digits):
     """Naive + Avalanche's ReplayPlugin(storage_policy=ours) on SplitDigits.
 
@@ -154,8 +125,8 @@ def test_drop_in_storage_policy_of_avalanche_replay_plugin(digits):
     the test asks for a margin of 0.3.
     """
     buf = ReservoirSamplingBuffer(200, seed=0)
-    replay = run_naive(digits, [ReplayPlugin(mem_size=200, storage_policy=buf)])
-    naive = run_naive(digits, [])
+    replay = make_naive([ReplayPlugin(mem_size=200, storage_policy=buf)])
+    naive = make_naive([])
     seen = set()
     for exp in digits.train_stream:
         replay.train(exp)

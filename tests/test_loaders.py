@@ -1,0 +1,96 @@
+"""DualMinibatchLoader: current pass, memory cycling, seeds, live buffers, hand-written loops."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from avalanche.benchmarks.utils.utils import concat_datasets
+from avalanche.models import SimpleMLP
+from conftest import id_dataset
+
+from avalanche_replay_ext import DualMinibatchLoader, ReservoirSamplingBuffer
+
+
+def test_one_pass_over_current_data_with_memory_apart():
+    current, memory = id_dataset(torch.arange(100)), id_dataset(torch.arange(1000, 1030))
+    loader = DualMinibatchLoader(current, memory, batch_size=16, batch_size_mem=8, seed=0)
+    steps = list(loader)
+    assert len(steps) == len(loader) == 7
+    seen = torch.cat([cur[1] for cur, _ in steps])
+    assert sorted(seen.tolist()) == list(range(100))  # each current sample exactly once
+    for (x, _, t), (_, my, _) in steps:
+        assert x.shape[1:] == (1,) and t.eq(0).all()
+        assert my.ge(1000).all() and my.lt(1030).all()  # memory only
+    assert [len(mem[1]) for _, mem in steps] == [8, 8, 8, 6, 8, 8, 8]  # a cycle ends with the remainder
+
+
+def test_small_memory_cycles_reshuffled_each_cycle():
+    memory = id_dataset(torch.arange(7))
+    loader = DualMinibatchLoader(id_dataset(torch.arange(100)), memory, batch_size=5, batch_size_mem=5, seed=1)
+    drawn = torch.cat([mem[1] for _, mem in loader])  # 20 steps: cycles of batches 5 + 2
+    assert len(drawn) == 10 * 7
+    cycles = drawn.view(10, 7)
+    assert all(sorted(c.tolist()) == list(range(7)) for c in cycles)  # each cycle: all of memory once
+    assert len({tuple(c.tolist()) for c in cycles}) > 5  # reshuffled
+
+
+def test_memory_is_none_while_empty_and_a_live_buffer_is_read_each_cycle():
+    buf = ReservoirSamplingBuffer(50, seed=0)
+    current = id_dataset(torch.arange(40))
+    loader = DualMinibatchLoader(current, buf, batch_size=10, shuffle=False, seed=0)
+    memories = []
+    for (_, y, _), mem in loader:
+        memories.append(mem)
+        buf.update_from_batch(y.float().unsqueeze(1), y)
+    assert memories[0] is None
+    assert all(m is not None for m in memories[1:])
+    assert set(memories[1][1].tolist()) <= set(range(10))  # only what the buffer held then
+    empty = DualMinibatchLoader(current, concat_datasets([]), batch_size=10, seed=0)
+    assert all(mem is None for _, mem in empty)
+
+
+def test_seed_fixes_both_streams():
+    def draw(seed):
+        loader = DualMinibatchLoader(id_dataset(torch.arange(50)), id_dataset(torch.arange(9)), batch_size=8, seed=seed)
+        return [(cur[1].tolist(), mem[1].tolist()) for cur, mem in loader]
+
+    torch.manual_seed(0)
+    a = draw(3)
+    torch.manual_seed(1)
+    assert draw(3) == a and draw(4) != a
+
+
+def test_dataloader_kwargs_workers_and_drop_last():
+    loader = DualMinibatchLoader(
+        id_dataset(torch.arange(50)), id_dataset(torch.arange(9)), batch_size=8, seed=0, num_workers=2, drop_last=True
+    )
+    steps = list(loader)
+    assert len(steps) == len(loader) == 6 and all(len(cur[1]) == 8 for cur, _ in steps)
+    with pytest.raises(TypeError, match="sets sampler itself"):
+        DualMinibatchLoader(id_dataset(torch.arange(5)), id_dataset(torch.arange(5)), sampler=range(5))
+    with pytest.raises(ValueError, match="batch_size_mem must be a positive int"):
+        DualMinibatchLoader(id_dataset(torch.arange(5)), id_dataset(torch.arange(5)), batch_size_mem=0)
+
+
+def test_hand_written_loop_like_the_tutorial(digits):
+    """The tutorial's training cell with the dual loader and ``loss = curr + alpha * mem``."""
+    torch.manual_seed(0)
+    model = SimpleMLP(num_classes=10, input_size=64, hidden_size=128, drop_rate=0.0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    storage_p, alpha = ReservoirSamplingBuffer(max_size=100, seed=0), 1.0
+    for exp in digits.train_stream:
+        for _ in range(3):
+            for (x, y, _), mem in DualMinibatchLoader(exp.dataset.train(), storage_p.buffer, batch_size=32, seed=0):
+                optimizer.zero_grad()
+                loss = F.cross_entropy(model(x), y)
+                if mem is not None:
+                    loss = loss + alpha * F.cross_entropy(model(mem[0]), mem[1])
+                loss.backward()
+                optimizer.step()
+        storage_p.post_adapt(None, exp)
+    model.eval()
+    test = concat_datasets([e.dataset.eval() for e in digits.test_stream])
+    x, y, _ = next(iter(torch.utils.data.DataLoader(test, batch_size=1000)))
+    accuracy = (model(x).argmax(1) == y).float().mean()
+    assert accuracy > 0.6, accuracy  # measured 0.764 (seed 0); Naive ends near 0.2
