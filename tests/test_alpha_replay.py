@@ -143,7 +143,7 @@ def test_iteration_updates_fill_the_buffer_online_from_past_minibatches_only(dig
 
 
 def test_alpha_replay_far_above_naive_on_split_digits(digits):
-    """SplitDigits, mem 200, 3 epochs, batch 32, seed 0. Measured stream accuracy: Naive 0.194,
+    """SplitDigits, mem 200, 3 epochs, batch 32, seed 0. Measured stream accuracy: Naive 0.183,
     alpha 1 0.811, LinearAlpha(1) 0.717, alpha 1 with per-iteration updates 0.767; asserted
     margin over Naive: 0.4."""
     naive = make_naive([])
@@ -156,9 +156,11 @@ def test_alpha_replay_far_above_naive_on_split_digits(digits):
         for strategy in (naive, *replays.values()):
             strategy.train(exp)
     acc_naive = stream_accuracy(naive, digits.test_stream)
+    accs = {name: stream_accuracy(strategy, digits.test_stream) for name, strategy in replays.items()}
+    print(f"\nstream accuracy: naive {acc_naive:.3f}, " + ", ".join(f"{k} {v:.3f}" for k, v in accs.items()))
     assert acc_naive < 0.25
-    for name, strategy in replays.items():
-        assert stream_accuracy(strategy, digits.test_stream) > acc_naive + 0.4, name
+    for name, acc in accs.items():
+        assert acc > acc_naive + 0.4, name
 
 
 def test_strategy_with_the_plugin_pickles_and_resumes_identically(digits):
