@@ -165,8 +165,8 @@ def test_alpha_replay_far_above_naive_on_split_digits(digits):
 
 def test_strategy_with_the_plugin_pickles_and_resumes_identically(digits):
     """Stdlib pickle of a whole AlphaReplay strategy after 2 experiences; both copies then train
-    experience 3 to identical weights. (dill, used by Avalanche's save_checkpoint, cannot pickle
-    torch 2.15's optimizers with typing_extensions 4.16, with or without this plugin.)"""
+    experience 3 to identical weights. (dill 0.4.1, used by Avalanche's save_checkpoint, cannot
+    pickle torch 2.15's optimizers, with or without this plugin.)"""
     strategy = AlphaReplay(
         model=SimpleMLP(num_classes=10, input_size=64, hidden_size=64, drop_rate=0.0),
         optimizer=None,
