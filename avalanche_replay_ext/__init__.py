@@ -1,12 +1,12 @@
 """Replay buffers, alpha-weighted replay and GDumb for Avalanche."""
 
 from .benchmarks import SplitDigits, SplitMNISTIdx
-from .buffers import ReservoirSamplingBuffer
+from .buffers import GreedyClassBalancedBuffer, ReservoirSamplingBuffer
 from .loaders import DualMinibatchLoader
 from .metrics import alpha_replay_metrics
-from .plugins import AlphaReplayPlugin
+from .plugins import AlphaReplayPlugin, GDumbPlugin
 from .schedules import ConstantAlpha, LinearAlpha
-from .strategies import AlphaReplay
+from .strategies import AlphaReplay, GDumb
 
 __version__ = "0.1.0"
 __all__ = [
@@ -14,6 +14,9 @@ __all__ = [
     "AlphaReplayPlugin",
     "ConstantAlpha",
     "DualMinibatchLoader",
+    "GDumb",
+    "GDumbPlugin",
+    "GreedyClassBalancedBuffer",
     "LinearAlpha",
     "ReservoirSamplingBuffer",
     "SplitDigits",

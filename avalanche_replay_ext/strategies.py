@@ -9,6 +9,7 @@ from avalanche.training.plugins.evaluation import default_evaluator
 from avalanche.training.templates import SupervisedTemplate
 
 from .plugins.alpha_replay import AlphaReplayPlugin
+from .plugins.gdumb import GDumbPlugin
 from .schedules import AlphaSchedule
 
 
@@ -55,6 +56,51 @@ class AlphaReplay(SupervisedTemplate):
             eval_mb_size=eval_mb_size,
             device=device,
             plugins=[*(plugins or []), self.replay_plugin],
+            evaluator=evaluator,
+            eval_every=eval_every,
+            **base_kwargs,
+        )
+
+
+class GDumb(SupervisedTemplate):
+    """``SupervisedTemplate`` with a :class:`GDumbPlugin`: greedy class-balanced memory, model
+    and optimizer reset at every experience, training on the memory only with the paper's
+    recipe (warm-up, cosine warm restarts, CutMix, gradient clipping, masking of unseen classes).
+
+    :param mem_size: memory slots (per task).
+    :param gdumb_kwargs: recipe switches passed to :class:`GDumbPlugin` (``warmup``, ``cosine``,
+        ``min_lr``, ``cutmix_prob``, ``clip_grad_norm``, ``mask_unseen``, ``seed``, ...).
+    Other arguments are ``SupervisedTemplate``'s; the paper trains 128 or 256 passes with batch 16
+    and SGD(lr=0.05, momentum=0.9, weight_decay=1e-6).
+    """
+
+    def __init__(
+        self,
+        *,
+        model: Any,
+        optimizer: Any,
+        criterion: Any,
+        mem_size: int = 200,
+        train_mb_size: int = 16,
+        train_epochs: int = 128,
+        eval_mb_size: int | None = None,
+        device: Any = "cpu",
+        plugins: list[SupervisedPlugin] | None = None,
+        evaluator: Any = default_evaluator,
+        eval_every: int = -1,
+        gdumb_kwargs: dict[str, Any] | None = None,
+        **base_kwargs: Any,
+    ) -> None:
+        self.gdumb_plugin = GDumbPlugin(mem_size, **(gdumb_kwargs or {}))
+        super().__init__(
+            model=model,
+            optimizer=optimizer,
+            criterion=criterion,
+            train_mb_size=train_mb_size,
+            train_epochs=train_epochs,
+            eval_mb_size=eval_mb_size,
+            device=device,
+            plugins=[self.gdumb_plugin, *(plugins or [])],
             evaluator=evaluator,
             eval_every=eval_every,
             **base_kwargs,

@@ -34,6 +34,7 @@ class SlotStore:
         self._sources: dict[int, tuple[AvalancheDataset, torch.Tensor, torch.Tensor]] = {}
         self._next_source = 0
         self._view: AvalancheDataset | None = None
+        self.version = 0  # bumped on every change, for caches of derived views
 
     # ---- sources -------------------------------------------------------------------------
     def labels_of(self, dataset: Any) -> tuple[int, torch.Tensor, torch.Tensor]:
@@ -100,7 +101,11 @@ class SlotStore:
     def _grow_to(self, slots: torch.Tensor) -> None:
         if len(slots):
             self.size = max(self.size, int(slots.max()) + 1)
+        self._changed()
+
+    def _changed(self) -> None:
         self._view = None
+        self.version += 1
 
     def keep(self, slots: torch.Tensor, capacity: int) -> None:
         """Keep only ``slots`` (moved to the front, in that order) and set a new capacity."""
@@ -118,18 +123,21 @@ class SlotStore:
         # a tensor sample's index is its row, which moved with it
         self.index[:n] = torch.where(self.source[:n] == TENSOR_ROW, torch.arange(n), self.index[:n])
         self.capacity, self.size = capacity, n
-        self._view = None
+        self._changed()
         self._prune()
 
     # ---- reads ---------------------------------------------------------------------------
-    def dataset(self) -> AvalancheDataset:
-        """The occupied slots as one Avalanche dataset (cached until the next write)."""
+    def dataset(self, slots: torch.Tensor | None = None) -> AvalancheDataset:
+        """The samples of ``slots`` (default: all occupied, cached until the next write) as one
+        Avalanche dataset: one subset per source, so its depth never grows."""
+        if slots is not None:
+            return self._build_view(slots)
         if self._view is None:
-            self._view = self._build_view()
+            self._view = self._build_view(torch.arange(self.size))
         return self._view
 
-    def _build_view(self) -> AvalancheDataset:
-        source, index = self.source[: self.size], self.index[: self.size]
+    def _build_view(self, slots: torch.Tensor) -> AvalancheDataset:
+        source, index = self.source[slots], self.index[slots]
         parts = []
         for sid, (dataset, _, _) in self._sources.items():
             mask = source == sid
@@ -140,9 +148,7 @@ class SlotStore:
             rows = index[mask]
             parts.append(
                 _make_taskaware_tensor_classification_dataset(
-                    self.rows[rows],
-                    self.targets[rows],
-                    task_labels=self.tasks[rows].tolist(),
+                    self.rows[rows], self.targets[rows], task_labels=self.tasks[rows].tolist()
                 )
             )
         return concat_datasets(parts)
@@ -171,7 +177,7 @@ class SlotStore:
         for sid, dataset in state["sources"].items():
             self._register(sid, dataset)
         self._next_source = state["next_source"]
-        self._view = None
+        self._changed()
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

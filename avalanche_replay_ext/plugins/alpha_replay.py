@@ -11,7 +11,7 @@ from avalanche.training.plugins import SupervisedPlugin
 from avalanche.training.storage_policy import ExemplarsBuffer
 
 from .._checks import check_seed, check_size, make_generator
-from ..buffers import ReservoirSamplingBuffer
+from ..buffers import ReservoirSamplingBuffer, SlotBuffer
 from ..loaders import DualMinibatchLoader, Minibatch
 from ..schedules import AlphaSchedule, alpha_at, as_schedule
 
@@ -48,8 +48,8 @@ class AlphaReplayPlugin(SupervisedPlugin):
         Avalanche ``ExemplarsBuffer`` works with ``update_every="experience"``.
     :param update_every: ``"experience"`` adds each experience to the buffer after training on it;
         ``"iteration"`` offers each current minibatch to the buffer after its optimizer step
-        (first epoch only, so each sample is offered once), which needs a
-        ``ReservoirSamplingBuffer``.
+        (first epoch only, so each sample is offered once), which needs one of this package's
+        buffers.
     :param seed: seed of the plugin's generator (buffer and loader shuffling); ``None`` draws it
         from the global torch RNG.
     """
@@ -77,10 +77,10 @@ class AlphaReplayPlugin(SupervisedPlugin):
             raise TypeError(f"storage_policy must be an avalanche ExemplarsBuffer, got {type(storage_policy).__name__}")
         elif storage_policy.max_size != self.mem_size:
             raise ValueError(f"storage_policy.max_size ({storage_policy.max_size}) differs from mem_size ({mem_size})")
-        if update_every == "iteration" and not isinstance(storage_policy, ReservoirSamplingBuffer):
+        if update_every == "iteration" and not isinstance(storage_policy, SlotBuffer):
             raise ValueError(
                 'update_every="iteration" needs a storage_policy with per-minibatch updates '
-                f"(ReservoirSamplingBuffer), got {type(storage_policy).__name__}"
+                f"(ReservoirSamplingBuffer or GreedyClassBalancedBuffer), got {type(storage_policy).__name__}"
             )
         self.storage_policy = storage_policy
         self.alpha: float | None = None

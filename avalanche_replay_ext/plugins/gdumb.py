@@ -1,0 +1,209 @@
+"""GDumb: greedy class-balanced memory, retrain from scratch on it, the paper's recipe."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from avalanche.benchmarks.utils.utils import concat_datasets
+from avalanche.training.plugins import SupervisedPlugin
+from avalanche.training.storage_policy import ExemplarsBuffer
+from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts
+
+from .._checks import as_labels, check_seed, check_size
+from ..buffers import GreedyClassBalancedBuffer
+
+if TYPE_CHECKING:
+    from avalanche.training.templates import SupervisedTemplate
+
+
+class GDumbPlugin(SupervisedPlugin):
+    """GDumb (Prabhu, Torr & Dokania, "GDumb: A Simple Approach that Questions Our Progress in
+    Continual Learning", ECCV 2020) for any ``SupervisedTemplate`` strategy.
+
+    At each experience: its samples go through the greedy class-balanced sampler
+    (:class:`~avalanche_replay_ext.buffers.GreedyClassBalancedBuffer`); the model is reset to its
+    initial weights and the optimizer to a fresh state (no momentum, initial learning rate); the
+    strategy trains on the memory only, for ``train_epochs`` passes, with the paper's recipe:
+
+    - ``warmup``: the first pass at ``warmup_factor`` x the optimizer's learning rate;
+    - ``cosine``: then ``CosineAnnealingWarmRestarts(T_0, T_mult=2, eta_min=min_lr)``, stepped
+      every iteration and stretched so that the last pass ends at the low end of a cycle, never
+      at a restart (exactly the paper's schedule for 128 passes: 1 + 1 + 2 + ... + 64);
+    - ``cutmix_prob`` / ``cutmix_alpha``: CutMix on image minibatches, loss
+      ``lam * CE(y) + (1 - lam) * CE(y_shuffled)`` (Yun et al., ICCV 2019);
+    - ``clip_grad_norm``: gradient L2-norm clipping;
+    - ``mask_unseen``: at evaluation, logits of classes not seen in training so far are set to
+      ``-inf``, so only seen classes can be predicted.
+
+    In multi-task streams each task label gets its own memory of ``mem_size`` slots (as
+    Avalanche's GDumb documents); the strategy trains on all of them together.
+
+    :param mem_size: memory slots (per task).
+    :param storage_policy: a buffer to use instead of the greedy sampler (copied per task), e.g.
+        Avalanche's ``ParametricBuffer(mem_size, groupby="class")``.
+    :param seed: seed of the plugin's generators (samplers, CutMix); ``None`` draws it from the
+        global torch RNG.
+    """
+
+    def __init__(
+        self,
+        mem_size: int = 200,
+        *,
+        storage_policy: ExemplarsBuffer | None = None,
+        warmup: bool = True,
+        warmup_factor: float = 0.1,
+        cosine: bool = True,
+        T_0: int = 1,  # noqa: N803 - PyTorch's name
+        min_lr: float = 0.0005,
+        cutmix_prob: float = 0.5,
+        cutmix_alpha: float = 1.0,
+        clip_grad_norm: float | None = 10.0,
+        mask_unseen: bool = True,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.mem_size = check_size("mem_size", mem_size)
+        if storage_policy is not None and not isinstance(storage_policy, ExemplarsBuffer):
+            raise TypeError(f"storage_policy must be an avalanche ExemplarsBuffer, got {type(storage_policy).__name__}")
+        self.template_policy = storage_policy
+        self.warmup, self.cosine, self.mask_unseen = bool(warmup), bool(cosine), bool(mask_unseen)
+        self.T_0 = check_size("T_0", T_0)
+        _check_range("warmup_factor", warmup_factor, 0.0, 1.0)
+        _check_range("min_lr", min_lr, 0.0, math.inf)
+        _check_range("cutmix_prob", cutmix_prob, 0.0, 1.0)
+        _check_range("cutmix_alpha", cutmix_alpha, 0.0, math.inf, open_low=True)
+        if clip_grad_norm is not None:
+            _check_range("clip_grad_norm", clip_grad_norm, 0.0, math.inf, open_low=True)
+        self.warmup_factor, self.min_lr = warmup_factor, min_lr
+        self.cutmix_prob, self.cutmix_alpha, self.clip_grad_norm = cutmix_prob, cutmix_alpha, clip_grad_norm
+        seed = check_seed(seed)
+        self.rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,))) if seed is None else seed)
+        self.storage_policies: dict[int, ExemplarsBuffer] = {}
+        self.seen_classes: set[int] = set()
+        self.init_model: torch.nn.Module | None = None
+        self._base_lrs: list[float] | None = None
+        self._scheduler: CosineAnnealingWarmRestarts | None = None
+        self._mix: tuple[torch.Tensor, float] | None = None
+
+    @property
+    def memory(self):
+        """All tasks' memories as one dataset (what each experience trains on)."""
+        return concat_datasets([b.buffer for b in self.storage_policies.values()])
+
+    def _policy(self, task: int) -> ExemplarsBuffer:
+        if task not in self.storage_policies:
+            seed = int(self.rng.integers(2**62))
+            self.storage_policies[task] = (
+                GreedyClassBalancedBuffer(self.mem_size, seed=seed)
+                if self.template_policy is None
+                else copy.deepcopy(self.template_policy)
+            )
+        return self.storage_policies[task]
+
+    # ---- memory and reset ----------------------------------------------------------------
+    def before_train_dataset_adaptation(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
+        if self.init_model is None:
+            self.init_model = copy.deepcopy(strategy.model)
+        else:
+            strategy.model = copy.deepcopy(self.init_model)
+        strategy.model_adaptation(self.init_model)
+
+    def before_eval_dataset_adaptation(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
+        strategy.model_adaptation(self.init_model)
+
+    def after_train_dataset_adaptation(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
+        exp = strategy.experience
+        data = exp.dataset
+        tasks = as_labels("task labels", data.targets_task_labels, len(data))
+        for task in tasks.unique().tolist():
+            part = data if len(tasks.unique()) == 1 else data.task_set[task]
+            self._policy(task).post_adapt(strategy, _Experience(part, exp))
+        self.seen_classes |= set(as_labels("targets", data.targets).unique().tolist())
+        strategy.adapted_dataset = self.memory.train()
+
+    def before_training_exp(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
+        optimizer = strategy.optimizer
+        if self._base_lrs is None:
+            self._base_lrs = [g["lr"] for g in optimizer.param_groups]
+        optimizer.state = defaultdict(dict)  # no momentum from earlier experiences
+        for group, lr in zip(optimizer.param_groups, self._base_lrs, strict=True):
+            group["lr"] = group["initial_lr"] = lr
+        self._scheduler = None
+        passes = strategy.train_epochs - self._warmup_passes(strategy)
+        if self.cosine and passes > 0:
+            self._scheduler = CosineAnnealingWarmRestarts(optimizer, T_0=self.T_0, T_mult=2, eta_min=self.min_lr)
+            cycles = int(math.log2(passes / self.T_0 + 1))  # whole cycles that fit, at least one
+            self._stretch = passes / (self.T_0 * (2**cycles - 1))
+
+    def _warmup_passes(self, strategy: SupervisedTemplate) -> int:
+        return int(self.warmup and strategy.train_epochs > 1)
+
+    # ---- one iteration -------------------------------------------------------------------
+    def before_training_iteration(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
+        clock = strategy.clock
+        pass_ = clock.train_exp_epochs + clock.train_epoch_iterations / max(1, len(strategy.dataloader))
+        warm = self._warmup_passes(strategy)
+        if pass_ < warm:
+            for group, lr in zip(strategy.optimizer.param_groups, self._base_lrs, strict=True):
+                group["lr"] = self.warmup_factor * lr
+        elif self._scheduler is not None:
+            self._scheduler.step((pass_ - warm) / self._stretch)
+
+    def before_forward(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
+        self._mix = None
+        x = strategy.mb_x
+        if x.dim() < 3 or len(x) < 2 or self.rng.random() >= self.cutmix_prob:
+            return
+        lam = self.rng.beta(self.cutmix_alpha, self.cutmix_alpha)
+        h, w = x.shape[-2:]
+        cut_h, cut_w = int(h * math.sqrt(1 - lam)), int(w * math.sqrt(1 - lam))
+        cy, cx = self.rng.integers(h), self.rng.integers(w)
+        y1, y2 = np.clip([cy - cut_h // 2, cy + cut_h // 2], 0, h)
+        x1, x2 = np.clip([cx - cut_w // 2, cx + cut_w // 2], 0, w)
+        perm = torch.as_tensor(self.rng.permutation(len(x)), device=x.device)
+        mixed = x.clone()
+        mixed[..., y1:y2, x1:x2] = x[perm][..., y1:y2, x1:x2]
+        strategy.mbatch[0] = mixed
+        self._mix = (strategy.mb_y[perm], 1 - (y2 - y1) * (x2 - x1) / (h * w))
+
+    def before_backward(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
+        if self._mix is not None:  # loss = lam * CE(y) + (1 - lam) * CE(y_b), other terms untouched
+            y_b, lam = self._mix
+            out = strategy.mb_output
+            strategy.loss = strategy.loss + (1 - lam) * (
+                strategy._criterion(out, y_b) - strategy._criterion(out, strategy.mb_y)
+            )
+
+    def after_backward(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
+        if self.clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(strategy.model.parameters(), self.clip_grad_norm)
+
+    def after_eval_forward(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
+        out = strategy.mb_output
+        if self.mask_unseen and self.seen_classes and out.dim() == 2:
+            unseen = torch.ones(out.shape[1], dtype=torch.bool, device=out.device)
+            unseen[[c for c in self.seen_classes if c < out.shape[1]]] = False
+            strategy.mb_output = out.masked_fill(unseen, float("-inf"))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_scheduler": None, "_mix": None}
+
+
+class _Experience:
+    """What a buffer's ``post_adapt`` reads of an experience, restricted to one task's data."""
+
+    def __init__(self, dataset: Any, exp: Any) -> None:
+        self.dataset = dataset
+        self.current_experience = getattr(exp, "current_experience", None)
+
+
+def _check_range(name: str, value: Any, low: float, high: float, open_low: bool = False) -> None:
+    number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not number or value < low or value > high or (open_low and value == low):
+        upper = "" if high == math.inf else f" and <= {high}"
+        raise ValueError(f"{name} must be a finite number {'>' if open_low else '>='} {low}{upper}, got {value!r}")

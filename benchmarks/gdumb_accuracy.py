@@ -1,0 +1,93 @@
+"""GDumb accuracy on MNIST (8000/2000 split of the 10k test set), ours vs Avalanche 0.6's GDumb.
+
+Same split, class order, model, optimizer, batch size and passes for both; mean and std over
+seeds of the final accuracy on the whole test stream.
+
+    python benchmarks/gdumb_accuracy.py            # the full table (~5 min on 2 CPU cores)
+    python benchmarks/gdumb_accuracy.py --quick    # one short run per column, to check it works
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+
+import torch
+from avalanche.evaluation.metrics import accuracy_metrics
+from avalanche.training.plugins import EvaluationPlugin
+from avalanche.training.supervised import GDumb as AvalancheGDumb
+from torch import nn
+
+from avalanche_replay_ext import GDumb, SplitMNISTIdx
+
+SETTINGS = [  # (memory, hidden units, goal for ours)
+    (500, 400, 0.90),
+    (300, 100, 0.87),
+]
+
+
+def mlp(hidden: int) -> nn.Module:
+    """GDumb's MNIST MLP: two hidden layers, batch norm, ReLU."""
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(784, hidden, bias=False),
+        nn.BatchNorm1d(hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden, bias=False),
+        nn.BatchNorm1d(hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, 10),
+    )
+
+
+def run(which: str, mem: int, hidden: int, passes: int, seed: int, benchmark) -> float:
+    torch.manual_seed(seed)
+    model = mlp(hidden)
+    args = dict(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-6),
+        criterion=nn.CrossEntropyLoss(),
+        mem_size=mem,
+        train_mb_size=16,
+        train_epochs=passes,
+        eval_mb_size=1000,
+        evaluator=EvaluationPlugin(accuracy_metrics(stream=True), loggers=[]),
+    )
+    if which == "ours":
+        strategy = GDumb(**args, gdumb_kwargs={"seed": seed})
+    else:
+        strategy = AvalancheGDumb(**args)
+    for exp in benchmark.train_stream:
+        strategy.train(exp)
+    return strategy.eval(benchmark.test_stream)["Top1_Acc_Stream/eval_phase/test_stream/Task000"]
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="4 passes, seed 0, first setting only")
+    parser.add_argument("--passes", type=int, default=128)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    settings, passes, seeds = (SETTINGS[:1], 4, [0]) if args.quick else (SETTINGS, args.passes, args.seeds)
+    benchmark = SplitMNISTIdx(5, seed=0)  # $AVALANCHE_REPLAY_MNIST_DIR
+    rows = []
+    print(f"GDumb on MNIST 8000/2000, 5 experiences x 2 classes, {passes} passes, batch 16, seeds {seeds}")
+    print(f"{'memory':>6} {'hidden':>6} {'ours':>15} {'Avalanche 0.6':>15} {'goal':>6} {'time (s)':>9}")
+    for mem, hidden, goal in settings:
+        start = time.perf_counter()
+        accs = {w: [run(w, mem, hidden, passes, s, benchmark) for s in seeds] for w in ("ours", "avalanche")}
+        cells = {w: f"{statistics.mean(a):.3f} +- {statistics.pstdev(a):.3f}" for w, a in accs.items()}
+        mark = "ok" if statistics.mean(accs["ours"]) >= goal else "MISSED"
+        print(
+            f"{mem:>6} {hidden:>6} {cells['ours']:>15} {cells['avalanche']:>15} {goal:>6} "
+            f"{time.perf_counter() - start:>9.0f} {mark}"
+        )
+        rows.append({"memory": mem, "hidden": hidden, "goal": goal, **accs})
+    return rows
+
+
+if __name__ == "__main__":
+    main()
