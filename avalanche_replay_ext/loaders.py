@@ -88,6 +88,8 @@ class DualMinibatchLoader:
             yield from self._loader(data, self._index_batches(len(data), self.batch_size_mem, True, False))
 
     def _index_batches(self, n: int, size: int, shuffle: bool, drop_last: bool) -> list[torch.Tensor]:
+        if n == 0:
+            return []
         order = torch.randperm(n, generator=self.generator) if shuffle else torch.arange(n)
         batches = list(order.split(size))
         return batches[:-1] if drop_last and batches and len(batches[-1]) < size else batches

@@ -195,6 +195,24 @@ def test_strategy_with_the_plugin_pickles_and_resumes_identically(digits):
     assert restored.replay_plugin.alpha == 2.0
 
 
+class LossProbe(SupervisedPlugin):
+    """Test probe, registered last: the final loss next to the replay plugin's two terms."""
+
+    def __init__(self, replay: AlphaReplayPlugin) -> None:
+        super().__init__()
+        self.replay, self.rows, self.lrs = replay, [], []
+
+    def before_backward(self, strategy, **kwargs):
+        with torch.no_grad():
+            criterion = F.cross_entropy(strategy.mb_output, strategy.mb_y).item()
+        r = self.replay
+        memory_term = r.alpha * (r.loss_memory or 0.0)
+        self.rows.append(
+            (strategy.clock.train_exp_counter, strategy.loss.item(), criterion, r.loss_current, memory_term)
+        )
+        self.lrs.append(strategy.optimizer.param_groups[0]["lr"])
+
+
 def test_works_with_other_plugins_metrics_and_small_experiences(digits):
     replay = AlphaReplayPlugin(100, ConstantAlpha(0.5), seed=0)
     evaluator = EvaluationPlugin(
@@ -202,11 +220,13 @@ def test_works_with_other_plugins_metrics_and_small_experiences(digits):
     )
     model = SimpleMLP(num_classes=10, input_size=64, hidden_size=64, drop_rate=0.0)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    probe = LossProbe(replay)
     plugins = [
         replay,
-        EWCPlugin(ewc_lambda=1.0),
+        EWCPlugin(ewc_lambda=10.0),
         LwFPlugin(),
         LRSchedulerPlugin(torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.9)),
+        probe,
     ]
     # train_mb_size larger than any experience: one minibatch per epoch
     strategy = make_naive(plugins, epochs=2, mb_size=512, evaluator=evaluator, model=model)
@@ -216,7 +236,29 @@ def test_works_with_other_plugins_metrics_and_small_experiences(digits):
     metrics = evaluator.get_all_metrics()
     assert len(metrics["AlphaReplay/alpha/train_phase/train_stream"][1]) == 10  # 5 experiences x 2 epochs x 1
     assert len(metrics["AlphaReplay/loss_memory/train_phase/train_stream"][1]) == 8
+    for i, (exp_id, loss, criterion, loss_current, memory_term) in enumerate(probe.rows):
+        assert loss_current == pytest.approx(criterion, abs=1e-6)  # the current loss alone
+        penalties = loss - criterion - memory_term  # EWC's and LwF's terms, added after ours
+        if exp_id == 0:
+            assert penalties == pytest.approx(0.0, abs=1e-5)  # nothing to regularise towards yet
+        else:  # on the second iteration the model has left the one EWC and LwF anchor to
+            assert penalties > (1e-4 if i % 2 else -1e-5), (exp_id, penalties)
+    assert probe.lrs[:2] == pytest.approx([0.05, 0.045])  # the LR scheduler steps after each epoch
     assert 0.0 <= strategy.eval(digits.test_stream)["Top1_Acc_Stream/eval_phase/test_stream/Task000"] <= 1.0
+
+
+def test_online_stream_counts_origin_experiences_and_workers(digits):
+    from avalanche.benchmarks.scenarios.online import split_online_stream
+
+    replay = AlphaReplayPlugin(100, LinearAlpha(1.0), update_every="iteration", seed=0)
+    probe = Probe(replay)
+    strategy = make_naive([replay, probe], epochs=1)
+    torch.manual_seed(0)
+    for exp in split_online_stream(list(digits.train_stream)[:3], experience_size=100, seed=0):
+        strategy.train(exp, num_workers=2)
+    assert sorted({(r["exp"], r["alpha"]) for r in probe.records})[:1] == [(0, 0.0)]
+    assert {r["alpha"] for r in probe.records} == {0.0, 1.0, 2.0}  # one value per origin experience
+    assert replay.storage_policy.n_seen == sum(len(e.dataset) for e in list(digits.train_stream)[:3])
 
 
 def test_task_labels_and_multi_head_model():

@@ -94,3 +94,8 @@ def test_hand_written_loop_like_the_tutorial(digits):
     x, y, _ = next(iter(torch.utils.data.DataLoader(test, batch_size=1000)))
     accuracy = (model(x).argmax(1) == y).float().mean()
     assert accuracy > 0.6, accuracy  # measured 0.764 (seed 0); Naive ends near 0.2
+
+
+def test_empty_current_data_yields_nothing():
+    loader = DualMinibatchLoader(id_dataset(torch.arange(0)), id_dataset(torch.arange(5)), batch_size=4, seed=0)
+    assert len(loader) == 0 and list(loader) == []

@@ -35,9 +35,10 @@ def feed(buf: ReservoirSamplingBuffer, mode: str, sizes: list[int], checkpoint: 
     held, start = [], 0
     for size in sizes:
         chunk = ids[start : start + size]
-        if mode == "experiences":
+        path = ["indices", "batches"][len(held) % 2] if mode == "mixed" else mode  # mixed: switch at n_seen=30
+        if path == "experiences":
             buf.post_adapt(None, SimpleNamespace(dataset=id_dataset(chunk)))
-        elif mode == "indices":
+        elif path == "indices":
             buf.update_from_dataset(whole, chunk)
         else:
             buf.update_from_batch(chunk.float().unsqueeze(1), chunk)
@@ -48,7 +49,7 @@ def feed(buf: ReservoirSamplingBuffer, mode: str, sizes: list[int], checkpoint: 
     return held
 
 
-@pytest.mark.parametrize("mode", ["experiences", "indices", "batches"])
+@pytest.mark.parametrize("mode", ["experiences", "indices", "batches", "mixed"])
 def test_every_sample_is_kept_with_probability_k_over_n(mode):
     """Inclusion counts over TRIALS seeded runs match Binomial(TRIALS, K / n_seen) for every id.
 
@@ -172,12 +173,18 @@ def test_flat_depth_and_sources_do_not_grow(digits):
     gen = torch.Generator().manual_seed(0)
     for exp in digits.train_stream:
         data = exp.dataset
-        for _ in range(40):  # per-minibatch, by reference
-            buf.update_from_dataset(data, torch.randint(0, len(data), (10,), generator=gen))
+        for step in range(40):  # per-minibatch, by reference and as tensors
+            idx = torch.randint(0, len(data), (10,), generator=gen)
+            if step % 2:
+                buf.update_from_dataset(data, idx)
+            else:
+                buf.update_from_batch(
+                    torch.stack([data[int(i)][0] for i in idx]), [int(data.targets[int(i)]) for i in idx]
+                )
             depths.append(_flatdata_depth(buf.buffer._flat_data))
         buf.post_adapt(None, exp)
         depths.append(_flatdata_depth(buf.buffer._flat_data))
-    assert max(depths) == depths[0]
+    assert max(depths[10:]) <= max(depths[:10])  # both kinds of slot are in after 2 updates; no growth after
     assert len(buf._slots._sources) <= 5  # only datasets still referenced by a slot
 
 
@@ -243,25 +250,54 @@ def test_bad_max_size_is_rejected_naming_it(bad):
 def test_bad_inputs_raise_clearly_and_leave_the_buffer_unchanged(digits):
     buf = ReservoirSamplingBuffer(20, seed=0)
     buf.post_adapt(None, digits.train_stream[0])
-    before, state = contents(buf), buf.state_dict()
-    no_targets = torch.utils.data.TensorDataset(torch.zeros(5, 1, 8, 8))
-    with pytest.raises(TypeError, match="targets"):
-        buf.update_from_dataset(no_targets)
-    with pytest.raises(TypeError, match="y must hold integer labels"):
-        buf.update_from_batch(torch.zeros(3, 1, 8, 8), torch.tensor([0.5, 1.0, 2.0]))
-    with pytest.raises(ValueError, match="y has 2 entries, expected 3"):
-        buf.update_from_batch(torch.zeros(3, 1, 8, 8), torch.tensor([1, 2]))
     buf.update_from_batch(torch.zeros(3, 1, 8, 8), torch.tensor([1, 2, 3]))
     before, state = contents(buf), buf.state_dict()
-    with pytest.raises(ValueError, match="x samples have shape"):
-        buf.update_from_batch(torch.zeros(3, 64), torch.tensor([1, 2, 3]))
-    with pytest.raises(IndexError, match="indices must lie in"):
-        buf.update_from_dataset(digits.train_stream[1].dataset, [0, 10_000])
-    with pytest.raises(ValueError, match="new_size must be a positive int"):
-        buf.resize(None, 0)
+    failing = [
+        (TypeError, "targets", lambda: buf.update_from_dataset(torch.utils.data.TensorDataset(torch.zeros(5, 1)))),
+        (TypeError, "y must hold integer labels", lambda: buf.update_from_batch(torch.zeros(3, 1, 8, 8), [0.5, 1, 2])),
+        (ValueError, "y has 2 entries, expected 3", lambda: buf.update_from_batch(torch.zeros(3, 1, 8, 8), [1, 2])),
+        (
+            ValueError,
+            "t has 2 entries, expected 3",
+            lambda: buf.update_from_batch(torch.zeros(3, 1, 8, 8), [1, 2, 3], [0, 1]),
+        ),
+        (
+            ValueError,
+            "x samples have shape",
+            lambda: buf.update_from_batch(torch.zeros(3, 64), torch.tensor([1, 2, 3])),
+        ),
+        (TypeError, "x must be a tensor", lambda: buf.update_from_batch([[0.0]] * 3, [1, 2, 3])),
+        (
+            IndexError,
+            "indices must lie in",
+            lambda: buf.update_from_dataset(digits.train_stream[1].dataset, [0, 10_000]),
+        ),
+        (
+            TypeError,
+            "indices must hold integer labels",
+            lambda: buf.update_from_dataset(digits.train_stream[1].dataset, [0.5]),
+        ),
+        (ValueError, "new_size must be a positive int", lambda: buf.resize(None, 0)),
+        (TypeError, "new_size must be a positive int", lambda: buf.resize(None, 2.5)),
+    ]
+    for error, match, call in failing:
+        with pytest.raises(error, match=match):
+            call()
+        assert contents(buf) == before, match
+        assert buf.n_seen == state["n_seen"] and torch.equal(buf.generator.get_state(), state["generator"]), match
+        assert buf.max_size == 20
     with pytest.raises(TypeError, match="seed must be None or an int"):
         ReservoirSamplingBuffer(10, seed="a")
-    assert contents(buf) == before
-    assert buf.n_seen == state["n_seen"] and torch.equal(buf.generator.get_state(), state["generator"])
     with pytest.raises(AttributeError, match="read-only"):
         buf.buffer = digits.train_stream[0].dataset
+
+
+def test_task_label_forms_and_empty_buffer_view():
+    import numpy as np
+
+    buf = ReservoirSamplingBuffer(20, seed=0)
+    assert len(buf.buffer) == 0 and list(buf.buffer.targets) == [] and list(buf.buffer.targets_task_labels) == []
+    x = torch.zeros(2, 1, 8, 8)
+    for t in (None, 2, np.int64(3), torch.tensor(4), [5, 6], torch.tensor([7, 8])):
+        buf.update_from_batch(x, [1, 1], t)
+    assert list(buf.buffer.targets_task_labels) == [0, 0, 2, 2, 3, 3, 4, 4, 5, 6, 7, 8]

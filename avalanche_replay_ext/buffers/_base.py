@@ -76,8 +76,8 @@ class SlotBuffer(ExemplarsBuffer):
         if not isinstance(x, torch.Tensor) or x.dim() < 1:
             raise TypeError(f"x must be a tensor with a batch dimension, got {type(x).__name__}")
         y = as_labels("y", y, len(x))
-        t = 0 if t is None else t
-        t = torch.full((len(x),), t, dtype=torch.long) if isinstance(t, int) else as_labels("t", t, len(x))
+        t = torch.as_tensor(0 if t is None else t)
+        t = as_labels("t", t.expand(len(x)) if t.dim() == 0 else t, len(x))
         self._slots.check_rows(x)
         entering, slots = self._offer(y)
         self._slots.write_rows(slots, x.detach()[entering].to("cpu"), y[entering], t[entering])

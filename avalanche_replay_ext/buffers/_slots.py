@@ -151,6 +151,9 @@ class SlotStore:
                     self.rows[rows], self.targets[rows], task_labels=self.tasks[rows].tolist()
                 )
             )
+        if not parts:  # empty, but still with `targets` and `targets_task_labels`
+            no_labels = torch.zeros(0, dtype=torch.long)
+            parts.append(_make_taskaware_tensor_classification_dataset(no_labels, no_labels, task_labels=no_labels))
         return concat_datasets(parts)
 
     # ---- state ---------------------------------------------------------------------------

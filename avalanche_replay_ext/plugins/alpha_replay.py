@@ -33,11 +33,13 @@ class AlphaReplayPlugin(SupervisedPlugin):
     it is online Experience Replay (Chaudhry et al., "On Tiny Episodic Memories in Continual
     Learning", 2019) with reservoir sampling.
 
-    ``t`` is the number of experiences trained before the current one (``strategy.clock.train_exp_counter``
-    when the experience starts), so the first experience has ``t = 0``; ``alpha_t`` is fixed for
-    the whole experience. After each iteration ``alpha``, ``loss_current`` and ``loss_memory``
-    (``None`` without a memory term) hold that iteration's values; ``alpha_replay_metrics()``
-    sends them to an ``EvaluationPlugin``'s loggers.
+    ``t`` is the number of distinct experiences trained before the current one (0 on the first;
+    training the same experience again does not count; in Avalanche's online streams the
+    mini-experiences of one ``origin_experience`` count as that one experience); ``alpha_t`` is
+    fixed for the whole experience. After each iteration ``alpha``, ``loss_current`` (the
+    criterion on the current minibatch) and ``loss_memory`` (on the memory minibatch, ``None``
+    without a memory term) hold that iteration's values; ``alpha_replay_metrics()`` sends them
+    to an ``EvaluationPlugin``'s loggers.
 
     :param mem_size: buffer slots (used when ``storage_policy`` is None).
     :param alpha: a float (constant), ``ConstantAlpha(a)``, ``LinearAlpha(alpha_base)``
@@ -88,6 +90,7 @@ class AlphaReplayPlugin(SupervisedPlugin):
         self.loss_memory: float | None = None
         self._loader: DualMinibatchLoader | None = None
         self._memory_mb: Minibatch | None = None
+        self._trained: set = set()  # ids of the experiences trained so far
 
     def _draw_seed(self) -> int:
         return int(torch.randint(0, 2**62, (1,), generator=self.generator))
@@ -100,7 +103,7 @@ class AlphaReplayPlugin(SupervisedPlugin):
         drop_last: bool = False,
         **kwargs,
     ) -> None:
-        self.alpha = alpha_at(self.schedule, strategy.clock.train_exp_counter)
+        self.alpha = alpha_at(self.schedule, len(self._trained - {_experience_id(strategy)}))
         self._loader = DualMinibatchLoader(
             strategy.adapted_dataset,
             self.storage_policy,
@@ -114,7 +117,9 @@ class AlphaReplayPlugin(SupervisedPlugin):
         strategy.dataloader = _CurrentMinibatches(self)
 
     def before_backward(self, strategy: SupervisedTemplate, **kwargs) -> None:
-        self.loss_current, self.loss_memory = strategy.loss.item(), None
+        with torch.no_grad():
+            self.loss_current = strategy._criterion(strategy.mb_output, strategy.mb_y).item()
+        self.loss_memory = None
         if self._memory_mb is None:
             return
         x, y, t = (v.to(strategy.device, non_blocking=True) for v in self._memory_mb[:3])
@@ -130,7 +135,16 @@ class AlphaReplayPlugin(SupervisedPlugin):
     def after_training_exp(self, strategy: SupervisedTemplate, **kwargs) -> None:
         if self.update_every == "experience":
             self.storage_policy.post_adapt(strategy, strategy.experience)
+        self._trained.add(_experience_id(strategy))
         self._loader = None
+
+
+def _experience_id(strategy: SupervisedTemplate) -> object:
+    """Which experience is being trained: the origin experience's index for online streams."""
+    exp = strategy.experience
+    origin = getattr(exp, "origin_experience", None) or exp
+    index = getattr(origin, "current_experience", None)
+    return ("counter", strategy.clock.train_exp_counter) if index is None else index
 
 
 class _CurrentMinibatches:
