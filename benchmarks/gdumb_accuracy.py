@@ -45,18 +45,20 @@ def mlp(hidden: int) -> nn.Module:
     )
 
 
-def benchmark():
+def benchmark(crop: bool = True):
     """SplitMNISTIdx (5 x 2 classes, class order seed 0) with GDumb's MNIST augmentation:
     random 28x28 crops of the image padded by 4 background pixels."""
     background = (0 - MNIST_MEAN) / MNIST_STD
-    return SplitMNISTIdx(5, seed=0, train_transform=RandomCrop(28, padding=4, fill=background))
+    return SplitMNISTIdx(5, seed=0, train_transform=RandomCrop(28, padding=4, fill=background) if crop else None)
 
 
-def run(which: str, mem: int, hidden: int, passes: int, seed: int) -> float:
+def run(
+    which: str, mem: int, hidden: int, passes: int, seed: int, crop: bool = True, cutmix_prob: float = 0.5
+) -> float:
     """Final stream accuracy of one GDumb run ("ours" or "avalanche")."""
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
-    bm = benchmark()
+    bm = benchmark(crop)
     torch.manual_seed(seed)
     model = mlp(hidden)
     args = dict(
@@ -69,7 +71,10 @@ def run(which: str, mem: int, hidden: int, passes: int, seed: int) -> float:
         eval_mb_size=1000,
         evaluator=EvaluationPlugin(accuracy_metrics(stream=True), loggers=[]),
     )
-    strategy = GDumb(**args, gdumb_kwargs={"seed": seed}) if which == "ours" else AvalancheGDumb(**args)
+    if which == "ours":
+        strategy = GDumb(**args, gdumb_kwargs={"seed": seed, "cutmix_prob": cutmix_prob})
+    else:
+        strategy = AvalancheGDumb(**args)
     for exp in bm.train_stream:
         strategy.train(exp)
     return strategy.eval(bm.test_stream)["Top1_Acc_Stream/eval_phase/test_stream/Task000"]
@@ -80,17 +85,25 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--quick", action="store_true", help="4 passes, seed 0, first setting only")
     parser.add_argument("--passes", type=int, default=128)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--first-only", action="store_true", help="only the first setting (mem 500, 400 units)")
+    parser.add_argument("--no-crop", action="store_true", help="ablation: no random-crop augmentation")
+    parser.add_argument("--cutmix-prob", type=float, default=0.5, help="ablation: our CutMix probability")
     args = parser.parse_args(argv)
     settings, passes, seeds = (SETTINGS[:1], 4, [0]) if args.quick else (SETTINGS, args.passes, args.seeds)
-    print(f"GDumb on MNIST 8000/2000, 5 experiences x 2 classes, {passes} passes, batch 16, seeds {seeds}")
+    settings = settings[:1] if args.first_only else settings
+    print(
+        f"GDumb on MNIST 8000/2000, 5 experiences x 2 classes, {passes} passes, batch 16, seeds {seeds}, "
+        f"crop {not args.no_crop}, our cutmix_prob {args.cutmix_prob}"
+    )
     start = time.perf_counter()
-    jobs = [(w, m, h, passes, s) for m, h, _ in settings for w in ("ours", "avalanche") for s in seeds]
+    extra = (not args.no_crop, args.cutmix_prob)
+    jobs = [(w, m, h, passes, s, *extra) for m, h, _ in settings for w in ("ours", "avalanche") for s in seeds]
     with ProcessPoolExecutor(max_workers=2) as pool:
         results = dict(zip(jobs, pool.map(run, *zip(*jobs, strict=True)), strict=True))
     print(f"{'memory':>6} {'hidden':>6} {'ours':>15} {'Avalanche 0.6':>15} {'goal':>5}")
     rows = []
     for mem, hidden, goal in settings:
-        accs = {w: [results[(w, mem, hidden, passes, s)] for s in seeds] for w in ("ours", "avalanche")}
+        accs = {w: [results[(w, mem, hidden, passes, s, *extra)] for s in seeds] for w in ("ours", "avalanche")}
         cell = {w: f"{statistics.mean(a):.3f} +- {statistics.pstdev(a):.3f}" for w, a in accs.items()}
         mark = "ok" if statistics.mean(accs["ours"]) >= goal else "MISSED"
         print(f"{mem:>6} {hidden:>6} {cell['ours']:>15} {cell['avalanche']:>15} {goal:>5} {mark}")
