@@ -267,3 +267,23 @@ def test_short_gdumb_run_on_split_digits():
 def test_bad_gdumb_arguments(kwargs, match):
     with pytest.raises((TypeError, ValueError), match=match):
         GDumbPlugin(**kwargs)
+
+
+def test_greedy_buffer_is_seeded_and_works_online_in_alpha_replay(digits):
+    from avalanche_replay_ext import AlphaReplayPlugin
+
+    def fill(seed):
+        buf = GreedyClassBalancedBuffer(20, seed=seed)
+        for exp in digits.train_stream:
+            buf.post_adapt(None, exp)
+        return [buf.buffer[i][0].sum().item() for i in range(20)]
+
+    torch.manual_seed(0)
+    a = fill(5)
+    torch.manual_seed(1)
+    assert fill(5) == a and fill(6) != a
+    buf = GreedyClassBalancedBuffer(50, seed=0)
+    strategy = make_naive([AlphaReplayPlugin(50, storage_policy=buf, update_every="iteration", seed=0)], epochs=1)
+    for exp in list(digits.train_stream)[:2]:
+        strategy.train(exp)
+    assert sorted(buf.class_counts().values()) == [12, 12, 13, 13]
