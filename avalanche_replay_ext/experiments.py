@@ -1,0 +1,145 @@
+"""One experiment setting, end to end: benchmark, strategy, training, accuracy matrix.
+
+Shared by the CLI (``avalanche-replay run|sweep``) and the notebooks.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from avalanche.evaluation.metrics import accuracy_metrics
+from avalanche.models import SimpleMLP
+from avalanche.training import Naive
+from avalanche.training.plugins import EvaluationPlugin, ReplayPlugin, SupervisedPlugin
+from tqdm.auto import tqdm
+
+from .benchmarks import SplitDigits, SplitMNISTIdx
+from .buffers import ReservoirSamplingBuffer
+from .plugins import AlphaReplayPlugin, GDumbPlugin
+from .schedules import ConstantAlpha, LinearAlpha
+
+STRATEGIES = ("naive", "replay", "alpha-replay", "gdumb")
+BENCHMARKS = ("split-digits", "mnist-idx")
+SCHEDULES = ("constant", "linear")
+
+
+@dataclass
+class Setting:
+    """What one run trains: strategy, memory, alpha, data, epochs, seed."""
+
+    strategy: str = "alpha-replay"
+    mem_size: int = 200
+    alpha: float = 1.0
+    alpha_schedule: str = "constant"
+    benchmark: str = "split-digits"
+    epochs: int = 3
+    seed: int = 0
+    batch_size: int = 32
+    lr: float = 0.1
+
+
+@dataclass
+class Result:
+    """A finished run: ``accuracy_matrix[i][j]`` is the accuracy on test experience ``j`` after
+    training experience ``i``; ``final_accuracy`` is on the whole test stream at the end."""
+
+    setting: Setting
+    accuracy_matrix: list[list[float]] = field(default_factory=list)
+    final_accuracy: float = 0.0
+    seconds: float = 0.0
+
+    def row(self) -> dict[str, Any]:
+        """Flat record for tables, CSV and JSON."""
+        last = self.accuracy_matrix[-1] if self.accuracy_matrix else []
+        return {
+            **asdict(self.setting),
+            "final_accuracy": self.final_accuracy,
+            "average_accuracy": sum(last) / len(last) if last else 0.0,
+            "seconds": self.seconds,
+            "accuracy_matrix": self.accuracy_matrix,
+        }
+
+
+def make_benchmark(name: str, seed: int):
+    """SplitDigits or SplitMNISTIdx ($AVALANCHE_REPLAY_MNIST_DIR), 5 experiences, class order ``seed``."""
+    if name == "split-digits":
+        return SplitDigits(5, seed=seed)
+    if name == "mnist-idx":
+        return SplitMNISTIdx(5, seed=seed)
+    raise ValueError(f"benchmark must be one of {BENCHMARKS}, got {name!r}")
+
+
+def make_plugins(setting: Setting) -> list[SupervisedPlugin]:
+    """The strategy's plugins; all randomness seeded from ``setting.seed``."""
+    s = setting
+    if s.strategy == "naive":
+        return []
+    if s.strategy == "replay":
+        return [ReplayPlugin(s.mem_size, storage_policy=ReservoirSamplingBuffer(s.mem_size, seed=s.seed))]
+    if s.strategy == "alpha-replay":
+        schedule = {"constant": ConstantAlpha, "linear": LinearAlpha}[s.alpha_schedule](s.alpha)
+        return [AlphaReplayPlugin(s.mem_size, schedule, seed=s.seed)]
+    if s.strategy == "gdumb":
+        return [GDumbPlugin(s.mem_size, seed=s.seed)]
+    raise ValueError(f"strategy must be one of {STRATEGIES}, got {s.strategy!r}")
+
+
+class _IterationBar(SupervisedPlugin):
+    """tqdm bar over one experience's training iterations."""
+
+    def __init__(self, enabled: bool) -> None:
+        super().__init__()
+        self.enabled, self.bar = enabled, None
+
+    def before_training_exp(self, strategy, **kwargs):
+        total = len(strategy.dataloader) * strategy.train_epochs
+        self.bar = tqdm(
+            total=total,
+            desc=f"  exp {strategy.clock.train_exp_counter} iterations",
+            leave=False,
+            disable=not self.enabled,
+        )
+
+    def after_training_iteration(self, strategy, **kwargs):
+        self.bar.update()
+
+    def after_training_exp(self, strategy, **kwargs):
+        self.bar.close()
+
+
+def run_setting(setting: Setting, progress: bool = True) -> Result:
+    """Train ``setting`` on its benchmark; evaluate on every test experience after each one."""
+    s = setting
+    benchmark = make_benchmark(s.benchmark, s.seed)
+    input_size = 64 if s.benchmark == "split-digits" else 28 * 28
+    torch.manual_seed(s.seed)
+    model = SimpleMLP(num_classes=10, input_size=input_size, hidden_size=256, drop_rate=0.0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No loggers specified")
+        evaluator = EvaluationPlugin(accuracy_metrics(experience=True, stream=True), loggers=[])
+    strategy = Naive(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=s.lr, momentum=0.9),
+        criterion=torch.nn.CrossEntropyLoss(),
+        train_mb_size=s.batch_size,
+        train_epochs=s.epochs,
+        eval_mb_size=1000,
+        plugins=[*make_plugins(s), _IterationBar(progress)],
+        evaluator=evaluator,
+    )
+    result = Result(s)
+    start = time.perf_counter()
+    n_test = len(benchmark.test_stream)
+    for exp in tqdm(benchmark.train_stream, desc=f"{s.strategy} mem {s.mem_size} seed {s.seed}", disable=not progress):
+        strategy.train(exp)
+        metrics = strategy.eval(benchmark.test_stream)
+        result.accuracy_matrix.append(
+            [metrics[f"Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp{j:03d}"] for j in range(n_test)]
+        )
+        result.final_accuracy = metrics["Top1_Acc_Stream/eval_phase/test_stream/Task000"]
+    result.seconds = time.perf_counter() - start
+    return result
