@@ -3,7 +3,7 @@
 Same split, class order, augmentation, model, optimizer, batch size and passes for both; mean and
 std over seeds of the final accuracy on the whole test stream. Runs are spread over 2 processes.
 
-    python benchmarks/gdumb_accuracy.py            # the full table (~8 min on 2 CPU cores)
+    python benchmarks/gdumb_accuracy.py            # the full table (258 s on 2 CPU cores)
     python benchmarks/gdumb_accuracy.py --quick    # one short run per column, to check it works
 """
 

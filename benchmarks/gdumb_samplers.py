@@ -9,6 +9,7 @@ SimpleMLP(64-100-10), 16 passes, batch 16, seeds 0-2; final accuracy on the whol
 
 from __future__ import annotations
 
+import random
 import statistics
 import warnings
 
@@ -24,6 +25,7 @@ from avalanche_replay_ext import GDumb, SplitDigits
 def run(sampler: str, seed: int, mem: int = 100, passes: int = 16) -> float:
     benchmark = SplitDigits(5, seed=0)
     torch.manual_seed(seed)
+    random.seed(seed)  # Avalanche's ParametricBuffer draws from Python's global `random`
     model = SimpleMLP(num_classes=10, input_size=64, hidden_size=100, drop_rate=0.0)
     gdumb_kwargs = {"seed": seed}
     if sampler == "ParametricBuffer":

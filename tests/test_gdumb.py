@@ -287,3 +287,12 @@ def test_greedy_buffer_is_seeded_and_works_online_in_alpha_replay(digits):
     for exp in list(digits.train_stream)[:2]:
         strategy.train(exp)
     assert sorted(buf.class_counts().values()) == [12, 12, 13, 13]
+
+
+def test_stock_loss_metric_stays_finite_with_unseen_classes_and_short_schedules(digits):
+    evaluator = EvaluationPlugin(accuracy_metrics(stream=True), loss_metrics(stream=True), loggers=[])
+    strategy = make_gdumb(epochs=3, evaluator=evaluator, T_0=4)  # fewer passes than one cycle
+    strategy.train(digits.train_stream[0])
+    metrics = strategy.eval(digits.test_stream)  # 4 of 5 test experiences hold unseen classes
+    assert math.isfinite(metrics["Loss_Stream/eval_phase/test_stream/Task000"])
+    assert metrics["Top1_Acc_Stream/eval_phase/test_stream/Task000"] <= 0.2 + 1e-9

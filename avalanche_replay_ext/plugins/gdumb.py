@@ -20,6 +20,8 @@ from ..buffers import GreedyClassBalancedBuffer
 if TYPE_CHECKING:
     from avalanche.training.templates import SupervisedTemplate
 
+MASK_MARGIN = 1e4  # masked logits sit this far below the smallest logit of the batch
+
 
 class GDumbPlugin(SupervisedPlugin):
     """GDumb (Prabhu, Torr & Dokania, "GDumb: A Simple Approach that Questions Our Progress in
@@ -37,8 +39,9 @@ class GDumbPlugin(SupervisedPlugin):
     - ``cutmix_prob`` / ``cutmix_alpha``: CutMix on image minibatches, loss
       ``lam * CE(y) + (1 - lam) * CE(y_shuffled)`` (Yun et al., ICCV 2019);
     - ``clip_grad_norm``: gradient L2-norm clipping;
-    - ``mask_unseen``: at evaluation, logits of classes not seen in training so far are set to
-      ``-inf``, so only seen classes can be predicted.
+    - ``mask_unseen``: at evaluation, logits of classes not seen in training so far are set
+      1e4 below the batch's smallest logit, so only seen classes can be predicted (finite, so
+      stock loss metrics stay finite).
 
     In multi-task streams each task label gets its own memory of ``mem_size`` slots (as
     Avalanche's GDumb documents); the strategy trains on all of them together.
@@ -137,7 +140,7 @@ class GDumbPlugin(SupervisedPlugin):
         passes = strategy.train_epochs - self._warmup_passes(strategy)
         if self.cosine and passes > 0:
             self._scheduler = CosineAnnealingWarmRestarts(optimizer, T_0=self.T_0, T_mult=2, eta_min=self.min_lr)
-            cycles = int(math.log2(passes / self.T_0 + 1))  # whole cycles that fit, at least one
+            cycles = max(1, int(math.log2(passes / self.T_0 + 1)))  # whole cycles that fit, at least one
             self._stretch = passes / (self.T_0 * (2**cycles - 1))
 
     def _warmup_passes(self, strategy: SupervisedTemplate) -> int:
@@ -188,7 +191,8 @@ class GDumbPlugin(SupervisedPlugin):
         if self.mask_unseen and self.seen_classes and out.dim() == 2:
             unseen = torch.ones(out.shape[1], dtype=torch.bool, device=out.device)
             unseen[[c for c in self.seen_classes if c < out.shape[1]]] = False
-            strategy.mb_output = out.masked_fill(unseen, float("-inf"))
+            # far below every logit, but finite: stock loss metrics stay finite on unseen classes
+            strategy.mb_output = out.masked_fill(unseen, float(out.min()) - MASK_MARGIN)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_scheduler": None, "_mix": None}
