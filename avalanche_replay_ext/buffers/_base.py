@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from avalanche.benchmarks.utils import AvalancheDataset
 from avalanche.training.storage_policy import ExemplarsBuffer
@@ -58,10 +59,10 @@ class SlotBuffer(ExemplarsBuffer):
         sid, targets, _ = self._slots.labels_of(new_data)
         n = len(targets)
         if indices is None:
-            indices = torch.arange(n)
+            indices = np.arange(n)
         else:
-            indices = as_labels("indices", indices)
-            if len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= n):
+            indices = as_labels("indices", indices).numpy()
+            if len(indices) and (indices.min() < 0 or indices.max() >= n):
                 raise IndexError(f"indices must lie in [0, {n}) for this dataset")
         entering, slots = self._offer(targets[indices])
         self._slots.write_refs(slots, sid, indices[entering])
@@ -75,14 +76,14 @@ class SlotBuffer(ExemplarsBuffer):
         """
         if not isinstance(x, torch.Tensor) or x.dim() < 1:
             raise TypeError(f"x must be a tensor with a batch dimension, got {type(x).__name__}")
-        y = as_labels("y", y, len(x))
+        y = as_labels("y", y, len(x)).numpy()
         t = torch.as_tensor(0 if t is None else t)
-        t = as_labels("t", t.expand(len(x)) if t.dim() == 0 else t, len(x))
+        t = as_labels("t", t.expand(len(x)) if t.dim() == 0 else t, len(x)).numpy()
         self._slots.check_rows(x)
         entering, slots = self._offer(y)
-        self._slots.write_rows(slots, x.detach()[entering].to("cpu"), y[entering], t[entering])
+        self._slots.write_rows(slots, x.detach()[torch.from_numpy(entering)].to("cpu"), y[entering], t[entering])
 
-    def _offer(self, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _offer(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Count the offered samples (class labels ``targets``) as seen; return the positions
         of those entering and the slots they take (distinct; each ``< max_size``)."""
         raise NotImplementedError

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from avalanche.benchmarks.utils import AvalancheDataset, _make_taskaware_tensor_classification_dataset
 from avalanche.benchmarks.utils.utils import concat_datasets
@@ -11,6 +12,7 @@ from avalanche.benchmarks.utils.utils import concat_datasets
 from .._checks import as_labels
 
 TENSOR_ROW = -1  # source id of a slot whose sample lives in the tensor rows
+_FIELDS = ("source", "index", "targets", "tasks")  # slot-aligned int64 arrays
 
 
 class SlotStore:
@@ -19,25 +21,26 @@ class SlotStore:
     A slot points either at ``(dataset, index)`` (a sample of a dataset the buffer saw, kept by
     reference, transforms included) or at a row of a slot-aligned tensor store (a sample that
     arrived as a tensor minibatch). Class and task labels are kept per slot, so counting and
-    sampling never touch the data. ``dataset()`` builds the Avalanche view once per change, as a
-    concatenation of one subset per source, so its depth never grows with the number of updates.
+    sampling never touch the data. The bookkeeping lives in small NumPy arrays (cheap to index
+    per minibatch). ``dataset()`` builds the Avalanche view once per change, as a concatenation
+    of one subset per source, so its depth never grows with the number of updates.
     """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.size = 0
-        self.source = torch.full((capacity,), TENSOR_ROW, dtype=torch.long)
-        self.index = torch.zeros(capacity, dtype=torch.long)
-        self.targets = torch.zeros(capacity, dtype=torch.long)
-        self.tasks = torch.zeros(capacity, dtype=torch.long)
+        self.source = np.full(capacity, TENSOR_ROW, dtype=np.int64)
+        self.index = np.zeros(capacity, dtype=np.int64)
+        self.targets = np.zeros(capacity, dtype=np.int64)
+        self.tasks = np.zeros(capacity, dtype=np.int64)
         self.rows: torch.Tensor | None = None  # tensor samples, allocated on first tensor write
-        self._sources: dict[int, tuple[AvalancheDataset, torch.Tensor, torch.Tensor]] = {}
+        self._sources: dict[int, tuple[AvalancheDataset, np.ndarray, np.ndarray]] = {}
         self._next_source = 0
         self._view: AvalancheDataset | None = None
         self.version = 0  # bumped on every change, for caches of derived views
 
     # ---- sources -------------------------------------------------------------------------
-    def labels_of(self, dataset: Any) -> tuple[int, torch.Tensor, torch.Tensor]:
+    def labels_of(self, dataset: Any) -> tuple[int, np.ndarray, np.ndarray]:
         """Source id, class targets and task labels of ``dataset``, registering it if new."""
         for sid, (known, targets, tasks) in self._sources.items():
             if known is dataset:
@@ -54,18 +57,18 @@ class SlotStore:
                 "dataset must be an AvalancheDataset with class `targets` "
                 f"(e.g. `experience.dataset`), got {type(dataset).__name__} without them"
             )
-        targets = as_labels("dataset.targets", dataset.targets, len(dataset))
+        targets = as_labels("dataset.targets", dataset.targets, len(dataset)).numpy()
         tl = getattr(dataset, "targets_task_labels", None)
         tasks = (
-            torch.zeros(len(dataset), dtype=torch.long)
+            np.zeros(len(dataset), dtype=np.int64)
             if tl is None
-            else as_labels("dataset.targets_task_labels", tl, len(dataset))
+            else as_labels("dataset.targets_task_labels", tl, len(dataset)).numpy()
         )
         self._sources[sid] = (dataset, targets, tasks)
 
     def _prune(self) -> None:
         """Drop references to datasets no occupied slot points at any more."""
-        used = set(self.source[: self.size].unique().tolist())
+        used = set(np.unique(self.source[: self.size]).tolist())
         for sid in [s for s in self._sources if s not in used]:
             del self._sources[sid]
 
@@ -78,7 +81,7 @@ class SlotStore:
                 f"stores {tuple(self.rows.shape[1:])} {self.rows.dtype}"
             )
 
-    def write_refs(self, slots: torch.Tensor, sid: int, index: torch.Tensor) -> None:
+    def write_refs(self, slots: np.ndarray, sid: int, index: np.ndarray) -> None:
         """Point ``slots`` at samples ``index`` of registered source ``sid``."""
         _, targets, tasks = self._sources[sid]
         self.source[slots] = sid
@@ -87,18 +90,18 @@ class SlotStore:
         self.tasks[slots] = tasks[index]
         self._grow_to(slots)
 
-    def write_rows(self, slots: torch.Tensor, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> None:
+    def write_rows(self, slots: np.ndarray, x: torch.Tensor, y: np.ndarray, t: np.ndarray) -> None:
         """Store tensor samples ``x`` (labels ``y``, tasks ``t``) in ``slots``."""
         if self.rows is None:
             self.rows = torch.zeros((self.capacity, *x.shape[1:]), dtype=x.dtype)
-        self.rows[slots] = x
+        self.rows[torch.from_numpy(slots)] = x
         self.source[slots] = TENSOR_ROW
         self.index[slots] = slots
         self.targets[slots] = y
         self.tasks[slots] = t
         self._grow_to(slots)
 
-    def _grow_to(self, slots: torch.Tensor) -> None:
+    def _grow_to(self, slots: np.ndarray) -> None:
         if len(slots):
             self.size = max(self.size, int(slots.max()) + 1)
         self._changed()
@@ -107,48 +110,49 @@ class SlotStore:
         self._view = None
         self.version += 1
 
-    def keep(self, slots: torch.Tensor, capacity: int) -> None:
+    def keep(self, slots: np.ndarray, capacity: int) -> None:
         """Keep only ``slots`` (moved to the front, in that order) and set a new capacity."""
         n = len(slots)
-
-        def moved(old: torch.Tensor, fill: int = 0) -> torch.Tensor:
-            new = torch.full((capacity, *old.shape[1:]), fill, dtype=old.dtype)
+        for name in _FIELDS:
+            old = getattr(self, name)
+            new = np.full(capacity, TENSOR_ROW if name == "source" else 0, dtype=np.int64)
             new[:n] = old[slots]
-            return new
-
-        self.source, self.index = moved(self.source, TENSOR_ROW), moved(self.index)
-        self.targets, self.tasks = moved(self.targets), moved(self.tasks)
+            setattr(self, name, new)
         if self.rows is not None:
-            self.rows = moved(self.rows)
+            rows = torch.zeros((capacity, *self.rows.shape[1:]), dtype=self.rows.dtype)
+            rows[:n] = self.rows[torch.from_numpy(np.asarray(slots, dtype=np.int64))]
+            self.rows = rows
         # a tensor sample's index is its row, which moved with it
-        self.index[:n] = torch.where(self.source[:n] == TENSOR_ROW, torch.arange(n), self.index[:n])
+        self.index[:n] = np.where(self.source[:n] == TENSOR_ROW, np.arange(n), self.index[:n])
         self.capacity, self.size = capacity, n
         self._changed()
         self._prune()
 
     # ---- reads ---------------------------------------------------------------------------
-    def dataset(self, slots: torch.Tensor | None = None) -> AvalancheDataset:
+    def dataset(self, slots: np.ndarray | None = None) -> AvalancheDataset:
         """The samples of ``slots`` (default: all occupied, cached until the next write) as one
         Avalanche dataset: one subset per source, so its depth never grows."""
         if slots is not None:
             return self._build_view(slots)
         if self._view is None:
-            self._view = self._build_view(torch.arange(self.size))
+            self._view = self._build_view(np.arange(self.size))
         return self._view
 
-    def _build_view(self, slots: torch.Tensor) -> AvalancheDataset:
+    def _build_view(self, slots: np.ndarray) -> AvalancheDataset:
         source, index = self.source[slots], self.index[slots]
         parts = []
         for sid, (dataset, _, _) in self._sources.items():
             mask = source == sid
-            if bool(mask.any()):
+            if mask.any():
                 parts.append(dataset.subset(index[mask].tolist()))
         mask = source == TENSOR_ROW
-        if bool(mask.any()):
+        if mask.any():
             rows = index[mask]
             parts.append(
                 _make_taskaware_tensor_classification_dataset(
-                    self.rows[rows], self.targets[rows], task_labels=self.tasks[rows].tolist()
+                    self.rows[torch.from_numpy(rows)],
+                    torch.from_numpy(self.targets[rows]),
+                    task_labels=self.tasks[rows].tolist(),
                 )
             )
         if not parts:  # empty, but still with `targets` and `targets_task_labels`
@@ -162,10 +166,7 @@ class SlotStore:
         return {
             "capacity": self.capacity,
             "size": self.size,
-            "source": self.source.clone(),
-            "index": self.index.clone(),
-            "targets": self.targets.clone(),
-            "tasks": self.tasks.clone(),
+            **{name: torch.from_numpy(getattr(self, name).copy()) for name in _FIELDS},
             "rows": None if self.rows is None else self.rows.clone(),
             "sources": {sid: dataset for sid, (dataset, _, _) in self._sources.items()},
             "next_source": self._next_source,
@@ -173,8 +174,8 @@ class SlotStore:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.capacity, self.size = state["capacity"], state["size"]
-        for name in ("source", "index", "targets", "tasks"):
-            setattr(self, name, state[name].clone())
+        for name in _FIELDS:
+            setattr(self, name, state[name].numpy().astype(np.int64, copy=True))
         self.rows = None if state["rows"] is None else state["rows"].clone()
         self._sources = {}
         for sid, dataset in state["sources"].items():

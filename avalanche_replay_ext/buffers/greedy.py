@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import torch
 from avalanche.benchmarks.utils import AvalancheDataset
 
@@ -39,15 +40,15 @@ class GreedyClassBalancedBuffer(SlotBuffer):
         self._groups: tuple[int, dict[int, SimpleNamespace]] | None = None  # (slots version, groups)
         self._view: tuple[int, AvalancheDataset] | None = None  # (slots version, class-ordered view)
 
-    def _offer(self, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _offer(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         labels = targets.tolist()
         draws = torch.rand(len(labels), generator=self.generator, dtype=torch.float64).tolist()
         self.n_seen += len(labels)
         size, cap = self._slots.size, self.max_size
-        slot_class = self._slots.targets[:size].tolist()
+        slot_class = self._slots.targets[:cap].copy()  # class of each slot, updated as samples enter
+        classes, n_per_class = np.unique(slot_class[:size], return_counts=True)
         counts: dict[int, int] = dict.fromkeys(self.seen_classes, 0)
-        for c in slot_class:
-            counts[c] += 1
+        counts.update(zip(classes.tolist(), n_per_class.tolist(), strict=True))
         taken: dict[int, int] = {}  # slot -> position of the offered sample now in it
         for pos, (y, u) in enumerate(zip(labels, draws, strict=True)):
             if y not in counts:
@@ -56,19 +57,17 @@ class GreedyClassBalancedBuffer(SlotBuffer):
             if size < cap:
                 slot = size
                 size += 1
-                slot_class.append(y)
             elif counts[y] < cap / len(counts):
                 largest = max(counts, key=counts.__getitem__)  # first seen among ties
-                members = [s for s, c in enumerate(slot_class) if c == largest]
-                slot = members[int(u * len(members))]
+                members = np.flatnonzero(slot_class == largest)
+                slot = int(members[int(u * len(members))])
                 counts[largest] -= 1
-                slot_class[slot] = y
             else:
                 continue
+            slot_class[slot] = y
             counts[y] += 1
             taken[slot] = pos
-        slots = torch.tensor(list(taken), dtype=torch.long)
-        return torch.tensor(list(taken.values()), dtype=torch.long), slots
+        return np.array(list(taken.values()), dtype=np.int64), np.array(list(taken), dtype=np.int64)
 
     # ---- per-class groups ----------------------------------------------------------------
     @property
@@ -79,7 +78,7 @@ class GreedyClassBalancedBuffer(SlotBuffer):
             targets = self._slots.targets[: self._slots.size]
             groups = {}
             for c in self.seen_classes:
-                slots = (targets == c).nonzero().squeeze(1)
+                slots = np.flatnonzero(targets == c)
                 if len(slots):
                     groups[c] = SimpleNamespace(buffer=self._slots.dataset(slots), max_size=len(slots))
             self._groups = (self._slots.version, groups)
@@ -95,10 +94,10 @@ class GreedyClassBalancedBuffer(SlotBuffer):
         """All stored samples, grouped by class in the order first seen."""
         if self._view is None or self._view[0] != self._slots.version:
             targets = self._slots.targets[: self._slots.size]
-            order = [(targets == c).nonzero().squeeze(1) for c in self.seen_classes]
+            order = [np.flatnonzero(targets == c) for c in self.seen_classes]
             self._view = (
                 self._slots.version,
-                self._slots.dataset(torch.cat(order)) if order else self._slots.dataset(),
+                self._slots.dataset(np.concatenate(order)) if order else self._slots.dataset(),
             )
         return self._view[1]
 
@@ -126,7 +125,7 @@ class GreedyClassBalancedBuffer(SlotBuffer):
             members = [i for i, s in enumerate(alive) if slot_class[s] == largest]
             u = float(torch.rand(1, generator=self.generator, dtype=torch.float64))
             alive.pop(members[int(u * len(members))])
-        self._slots.keep(torch.tensor(alive, dtype=torch.long), new_size)
+        self._slots.keep(np.array(alive, dtype=np.int64), new_size)
         self.max_size = new_size
 
     def state_dict(self) -> dict[str, Any]:

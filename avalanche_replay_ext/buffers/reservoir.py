@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from .._checks import check_size
@@ -33,23 +34,24 @@ class ReservoirSamplingBuffer(SlotBuffer):
 
     def __init__(self, max_size: int, seed: int | None = None) -> None:
         super().__init__(max_size, seed)
-        self._keys = torch.zeros(self.max_size, dtype=torch.float64)  # slot-aligned reservoir keys
+        self._keys = np.zeros(self.max_size)  # slot-aligned reservoir keys
 
-    def _offer(self, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _offer(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n_new = len(targets)
-        keys = torch.rand(n_new, generator=self.generator, dtype=torch.float64)
+        keys = torch.rand(n_new, generator=self.generator, dtype=torch.float64).numpy()
         self.n_seen += n_new
         size, cap = self._slots.size, self.max_size
         if size + n_new <= cap:  # room for all
-            slots = torch.arange(size, size + n_new)
+            slots = np.arange(size, size + n_new)
             self._keys[slots] = keys
-            return torch.arange(n_new), slots
-        top = torch.cat([self._keys[:size], keys]).topk(cap).indices
+            return np.arange(n_new), slots
+        everything = np.concatenate([self._keys[:size], keys])
+        top = np.argpartition(everything, len(everything) - cap)[-cap:]  # the cap largest keys
         new = top >= size
-        entering = top[new] - size
-        kept = torch.zeros(size, dtype=torch.bool)
+        entering = np.sort(top[new] - size)
+        kept = np.zeros(size, dtype=bool)
         kept[top[~new]] = True
-        slots = torch.cat([(~kept).nonzero().squeeze(1), torch.arange(size, cap)])
+        slots = np.concatenate([np.flatnonzero(~kept), np.arange(size, cap)])
         self._keys[slots] = keys[entering]
         return entering, slots
 
@@ -59,15 +61,15 @@ class ReservoirSamplingBuffer(SlotBuffer):
         lets later updates fill the new slots."""
         new_size = check_size("new_size", new_size)
         size = self._slots.size
-        order = self._keys[:size].topk(min(size, new_size)).indices
-        keys = torch.zeros(new_size, dtype=torch.float64)
+        order = np.argsort(-self._keys[:size], kind="stable")[:new_size]
+        keys = np.zeros(new_size)
         keys[: len(order)] = self._keys[order]
         self._slots.keep(order, new_size)
         self._keys, self.max_size = keys, new_size
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "keys": self._keys.clone()}
+        return {**super().state_dict(), "keys": torch.from_numpy(self._keys.copy())}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self._keys = state["keys"].clone()
+        self._keys = state["keys"].numpy().copy()
