@@ -1,0 +1,36 @@
+"""Every side-by-side benchmark against Avalanche 0.6, one after the other.
+
+    python benchmarks/run.py            # the full set (gdumb_accuracy.py alone takes 258 s on 2 CPU cores)
+    python benchmarks/run.py --quick    # every script in its quick mode (14 s): checks they run
+
+MNIST measures read $AVALANCHE_REPLAY_MNIST_DIR. Each script can also run alone; see benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import buffer_updates  # noqa: E402
+import gdumb_accuracy  # noqa: E402
+import gdumb_samplers  # noqa: E402
+import online_throughput  # noqa: E402
+
+SCRIPTS = [buffer_updates, online_throughput, gdumb_samplers, gdumb_accuracy]
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    flags = ["--quick"] if "--quick" in args else []
+    for script in SCRIPTS:
+        print(f"\n== {script.__name__} {' '.join(flags)}", flush=True)
+        start = time.perf_counter()
+        script.main(flags)
+        print(f"({time.perf_counter() - start:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
