@@ -91,6 +91,7 @@ class GDumbPlugin(SupervisedPlugin):
         self.init_model: torch.nn.Module | None = None
         self._base_lrs: list[float] | None = None
         self._scheduler: CosineAnnealingWarmRestarts | None = None
+        self._stretch = 1.0  # cosine passes per scheduler epoch, set with the scheduler
         self._mix: tuple[torch.Tensor, float] | None = None
 
     @property
@@ -122,9 +123,9 @@ class GDumbPlugin(SupervisedPlugin):
     def after_train_dataset_adaptation(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
         exp = strategy.experience
         data = exp.dataset
-        tasks = as_labels("task labels", data.targets_task_labels, len(data))
-        for task in tasks.unique().tolist():
-            part = data if len(tasks.unique()) == 1 else data.task_set[task]
+        task_ids = as_labels("task labels", data.targets_task_labels, len(data)).unique().tolist()
+        for task in task_ids:
+            part = data if len(task_ids) == 1 else data.task_set[task]
             self._policy(task).post_adapt(strategy, _Experience(part, exp))
         self.seen_classes |= set(as_labels("targets", data.targets).unique().tolist())
         strategy.adapted_dataset = self.memory.train()
