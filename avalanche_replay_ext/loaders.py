@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 from avalanche.training.storage_policy import ExemplarsBuffer
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from ._checks import check_seed, check_size, make_generator
 
@@ -38,7 +38,9 @@ class DualMinibatchLoader:
     :param seed: seed of the loader's own generator (``None``: drawn from the global torch RNG).
     :param dataloader_kwargs: passed to both underlying ``DataLoader`` s (``num_workers``,
         ``pin_memory``, ``collate_fn``, ...); ``drop_last`` applies to the current data only.
-        The collate function defaults to the dataset's own ``collate_fn``.
+        The collate function defaults to ``current_data``'s own ``collate_fn``; each step's
+        current and memory samples are fetched and collated together, then split (so the
+        collated minibatch must be a sequence of batch-first tensors, as Avalanche's is).
     """
 
     def __init__(
@@ -67,25 +69,37 @@ class DualMinibatchLoader:
         self.kwargs = dataloader_kwargs
         self.current_indices: torch.Tensor | None = None
         """Indices (into ``current_data``) of the current minibatch last yielded."""
+        self.joint: Minibatch | None = None
+        """The last step's collated minibatch, current samples first: both yielded minibatches
+        are views of it (a strategy can forward it whole instead of concatenating)."""
 
     def __len__(self) -> int:
         n = len(self.current_data)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Minibatch, Minibatch | None]]:
-        batches = self._index_batches(len(self.current_data), self.batch_size, self.shuffle, self.drop_last)
-        memory = self._memory_batches()
-        for indices, current in zip(batches, self._loader(self.current_data, batches), strict=True):
-            self.current_indices = indices
-            yield current, next(memory)
-
-    def _memory_batches(self) -> Iterator[Minibatch | None]:
-        while True:
-            data = self.memory_data.buffer if isinstance(self.memory_data, ExemplarsBuffer) else self.memory_data
-            if len(data) == 0:
-                yield None
-                continue
-            yield from self._loader(data, self._index_batches(len(data), self.batch_size_mem, True, False))
+        n = len(self.current_data)
+        batches = self._index_batches(n, self.batch_size, self.shuffle, self.drop_last)
+        step = 0
+        is_buffer = isinstance(self.memory_data, ExemplarsBuffer)
+        while step < len(batches):  # one memory cycle per round: a reshuffled pass over the memory
+            memory = self.memory_data.buffer if is_buffer else self.memory_data
+            if len(memory) == 0:  # no memory term; a buffer may fill during the epoch: look again next step
+                plan = [(b, None) for b in batches[step : step + 1 if is_buffer else len(batches)]]
+                data = self.current_data
+            else:
+                mem_batches = self._index_batches(len(memory), self.batch_size_mem, True, False)
+                plan = list(
+                    zip(batches[step : step + len(mem_batches)], mem_batches, strict=False)
+                )  # epoch may end first
+                data = ConcatDataset([self.current_data, memory])
+            joint = [b.tolist() if m is None else torch.cat([b, m + n]).tolist() for b, m in plan]
+            for (indices, mem), batch in zip(plan, self._loader(data, joint), strict=True):
+                k = len(indices)
+                self.current_indices, self.joint = indices, batch
+                yield [v[:k] for v in batch], None if mem is None else [v[k:] for v in batch]
+            step += len(plan)
+        self.joint = None
 
     def _index_batches(self, n: int, size: int, shuffle: bool, drop_last: bool) -> list[torch.Tensor]:
         if n == 0:
@@ -94,6 +108,6 @@ class DualMinibatchLoader:
         batches = list(order.split(size))
         return batches[:-1] if drop_last and batches and len(batches[-1]) < size else batches
 
-    def _loader(self, data: Dataset, batches: list[torch.Tensor]) -> DataLoader:
-        kwargs = {"collate_fn": getattr(data, "collate_fn", None), **self.kwargs}
-        return DataLoader(data, batch_sampler=[b.tolist() for b in batches], **kwargs)
+    def _loader(self, data: Dataset, batches: list[list[int]]) -> DataLoader:
+        kwargs = {"collate_fn": getattr(self.current_data, "collate_fn", None), **self.kwargs}
+        return DataLoader(data, batch_sampler=batches, **kwargs)

@@ -1,7 +1,7 @@
 """Every side-by-side benchmark against Avalanche 0.6, one after the other.
 
-    python benchmarks/run.py            # the full set (gdumb_accuracy.py alone takes 258 s on 2 CPU cores)
-    python benchmarks/run.py --quick    # every script in its quick mode (14 s): checks they run
+    python benchmarks/run.py            # the full set: 332 s on 2 CPU cores, gdumb_accuracy.py 244 s of it
+    python benchmarks/run.py --quick    # every script in its quick mode (34 s): checks they run
 
 MNIST measures read $AVALANCHE_REPLAY_MNIST_DIR. Each script can also run alone; see benchmarks/README.md.
 """
@@ -15,11 +15,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import buffer_updates  # noqa: E402
+import experience_replay  # noqa: E402
 import gdumb_accuracy  # noqa: E402
 import gdumb_samplers  # noqa: E402
+import memory  # noqa: E402
 import online_throughput  # noqa: E402
 
-SCRIPTS = [buffer_updates, online_throughput, gdumb_samplers, gdumb_accuracy]
+SCRIPTS = [buffer_updates, online_throughput, experience_replay, memory, gdumb_samplers, gdumb_accuracy]
 
 
 def main(argv: list[str] | None = None) -> None:

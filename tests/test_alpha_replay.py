@@ -317,3 +317,37 @@ def test_a_schedule_turning_negative_fails_when_that_experience_starts(digits):
         strategy.train(digits.train_stream[2])
     with pytest.raises(ValueError, match="alpha_base must be a finite float >= 0"):
         LinearAlpha(-0.1)
+
+
+def test_model_runs_once_per_iteration_on_current_and_memory_together(digits):
+    replay = AlphaReplayPlugin(200, 1.0, seed=0)
+    strategy = make_naive([replay], epochs=1, mb_size=32)
+    sizes: list[int] = []
+    handle = strategy.model.register_forward_hook(lambda m, args, out: sizes.append(len(args[0])))
+    strategy.train(digits.train_stream[0])
+    first = list(sizes)
+    sizes.clear()
+    strategy.train(digits.train_stream[1])
+    handle.remove()
+    n0, n1 = len(digits.train_stream[0].dataset), len(digits.train_stream[1].dataset)
+    assert sum(first) == n0 and max(first) == 32  # no memory yet: current minibatches alone
+    assert n1 == 9 * 32 and len(sizes) == 9 and all(32 < s <= 64 for s in sizes)  # 32 current + memory
+    assert sum(sizes) == n1 + 200 + 2 * 32  # memory: a pass over the 200 slots (6 x 32 + 8), then 2 more
+
+
+class CloneMinibatch(SupervisedPlugin):
+    """Replaces the current minibatch by a copy, as a device move or an augmentation plugin would."""
+
+    def before_training_iteration(self, strategy, **kwargs):
+        strategy.mbatch = [v.clone() for v in strategy.mbatch]
+
+
+def test_a_replaced_current_minibatch_is_concatenated_with_the_same_result(digits):
+    models = []
+    for front in ([], [CloneMinibatch()]):
+        strategy = make_naive([*front, AlphaReplayPlugin(200, 0.5, seed=0)], epochs=1)
+        for exp in list(digits.train_stream)[:3]:
+            strategy.train(exp)
+        models.append(strategy.model.state_dict())
+    for name, value in models[0].items():
+        assert torch.equal(value, models[1][name]), name

@@ -14,9 +14,13 @@ def test_benchmarks_run_quick_and_print_numbers(mnist_dir):
     proc = subprocess.run([sys.executable, str(RUN), "--quick"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
-    for script in ("buffer_updates", "online_throughput", "gdumb_samplers", "gdumb_accuracy"):
+    scripts = ("buffer_updates", "online_throughput", "experience_replay", "memory", "gdumb_samplers", "gdumb_accuracy")
+    for script in scripts:
         assert f"== {script} --quick" in out
     assert re.search(r"ReservoirSamplingBuffer / ours ReservoirSamplingBuffer: update \d+\.\dx", out)
-    assert re.search(r"ratio ours / Avalanche: \d+\.\dx samples/s", out)
+    ratio = r"\d+\.\d\dx samples/s, accuracy 0\.\d{3} vs 0\.\d{3}"
+    assert re.search(r"ratio ours / Avalanche ReplayPlugin\(ClassBalancedBuffer\), online stream: " + ratio, out)
+    assert re.search(r"ratio ours / Avalanche ReplayPlugin\(1000\): " + ratio, out)
+    assert re.search(r"ours AlphaReplayPlugin\(5000\)\s+\d+\s+\d+\s+\d+", out)
     assert re.search(r"ParametricBuffer: 0\.\d{3}", out)
     assert re.search(r"500\s+400\s+0\.\d{3} \+- 0\.\d{3}\s+0\.\d{3}", out)

@@ -45,6 +45,8 @@ class ReservoirSamplingBuffer(SlotBuffer):
             slots = np.arange(size, size + n_new)
             self._keys[slots] = keys
             return np.arange(n_new), slots
+        if size == cap and keys.max(initial=-1.0) <= self._keys.min():  # the usual case late in a stream
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         everything = np.concatenate([self._keys[:size], keys])
         top = np.argpartition(everything, len(everything) - cap)[-cap:]  # the cap largest keys
         new = top >= size

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import torch
-from avalanche.models.utils import avalanche_forward
 from avalanche.training.plugins import SupervisedPlugin
 from avalanche.training.storage_policy import ExemplarsBuffer
 
@@ -28,7 +27,11 @@ class AlphaReplayPlugin(SupervisedPlugin):
     buffer (:class:`~avalanche_replay_ext.loaders.DualMinibatchLoader`); the loss becomes
     ``loss = curr_loss + alpha_t * mem_loss``, ``curr_loss`` being the strategy's loss so far
     (its criterion plus terms of plugins that ran before this one) and ``mem_loss`` the criterion
-    on the memory minibatch. No memory term while the buffer is empty. This is the second exercise
+    on the memory minibatch. No memory term while the buffer is empty. The model runs once per
+    iteration, on both minibatches concatenated (as Avalanche's ``ReplayPlugin`` and Mammoth's ER
+    do, so BatchNorm statistics cover both), and its output is split before the losses; from
+    ``after_forward`` on (for this plugin and those after it) ``strategy.mbatch`` and
+    ``strategy.mb_output`` hold the current minibatch alone. This is the second exercise
     of Avalanche's "Dataloading, Memory Buffers, and Replay" how-to; with ``update_every="iteration"``
     it is online Experience Replay (Chaudhry et al., "On Tiny Episodic Memories in Continual
     Learning", 2019) with reservoir sampling.
@@ -86,8 +89,8 @@ class AlphaReplayPlugin(SupervisedPlugin):
             )
         self.storage_policy = storage_policy
         self.alpha: float | None = None
-        self.loss_current: float | None = None
-        self.loss_memory: float | None = None
+        self._criterion = None
+        self._current_out = self._memory_out = self._current_mb = self._memory_loss = None
         self._loader: DualMinibatchLoader | None = None
         self._memory_mb: Minibatch | None = None
         self._trained: set = set()  # ids of the experiences trained so far
@@ -116,16 +119,51 @@ class AlphaReplayPlugin(SupervisedPlugin):
         )
         strategy.dataloader = _CurrentMinibatches(self)
 
-    def before_backward(self, strategy: SupervisedTemplate, **kwargs) -> None:
-        with torch.no_grad():
-            self.loss_current = strategy._criterion(strategy.mb_output, strategy.mb_y).item()
-        self.loss_memory = None
+    def before_forward(self, strategy: SupervisedTemplate, **kwargs) -> None:
+        """Run the model once on current + memory samples (as Avalanche's ReplayPlugin does)."""
+        self._current_mb = None
         if self._memory_mb is None:
             return
-        x, y, t = (v.to(strategy.device, non_blocking=True) for v in self._memory_mb[:3])
-        mem_loss = strategy._criterion(avalanche_forward(strategy.model, x, t), y)
-        strategy.loss = strategy.loss + self.alpha * mem_loss
-        self.loss_memory = mem_loss.item()
+        current, joint = strategy.mbatch, self._loader.joint
+        parts, joint = (current[0], current[1], current[-1]), (joint[0], joint[1], joint[-1])
+        if all(c.data_ptr() == j.data_ptr() and c.device == j.device for c, j in zip(parts, joint, strict=True)):
+            strategy.mbatch = list(joint)  # still views of the loader's joint minibatch
+        else:  # moved to another device (or replaced) since: concatenate
+            memory = [v.to(strategy.device, non_blocking=True) for v in self._memory_mb]
+            memory = (memory[0], memory[1], memory[-1])
+            strategy.mbatch = [torch.cat([c, m]) for c, m in zip(parts, memory, strict=True)]
+        self._current_mb = current
+
+    def after_forward(self, strategy: SupervisedTemplate, **kwargs) -> None:
+        """Split the joint output: the strategy keeps the current part, the memory part is ours."""
+        self._memory_out = None
+        if self._current_mb is not None:
+            n = len(self._current_mb[0])
+            self._memory_out = strategy.mb_output[n:], strategy.mb_y[n:]
+            strategy.mbatch, strategy.mb_output = self._current_mb, strategy.mb_output[:n]
+            self._current_mb = None
+
+    def before_backward(self, strategy: SupervisedTemplate, **kwargs) -> None:
+        self._criterion = strategy._criterion
+        self._current_out = strategy.mb_output.detach(), strategy.mb_y
+        self._memory_loss = None
+        if self._memory_out is not None:
+            mem_loss = strategy._criterion(*self._memory_out)
+            strategy.loss = strategy.loss + self.alpha * mem_loss
+            self._memory_loss, self._memory_out = mem_loss.detach(), None
+
+    @property
+    def loss_current(self) -> float | None:
+        """The criterion on the last current minibatch (computed when read)."""
+        if self._current_out is None:
+            return None
+        with torch.no_grad():
+            return float(self._criterion(*self._current_out))
+
+    @property
+    def loss_memory(self) -> float | None:
+        """The criterion on the last memory minibatch; None without a memory term."""
+        return None if self._memory_loss is None else float(self._memory_loss)
 
     def after_training_iteration(self, strategy: SupervisedTemplate, **kwargs) -> None:
         self._memory_mb = None
