@@ -39,7 +39,10 @@ def make_generator(seed: int | None) -> torch.Generator:
 def as_labels(name: str, values: object, length: int | None = None) -> torch.Tensor:
     """Convert class or task labels to a 1-D int64 CPU tensor, rejecting non-integer values."""
     if not isinstance(values, torch.Tensor):
-        values = list(values)
+        try:
+            values = list(values)
+        except TypeError:
+            raise TypeError(f"{name} must be a sequence of integer labels, got {values!r}") from None
         if not values:
             return torch.zeros(0, dtype=torch.long)
     try:

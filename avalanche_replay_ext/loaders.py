@@ -36,6 +36,11 @@ class DualMinibatchLoader:
     :param batch_size_mem: memory minibatch size; ``None`` means ``batch_size``.
     :param shuffle: shuffle the current data each epoch (the memory is always shuffled).
     :param seed: seed of the loader's own generator (``None``: drawn from the global torch RNG).
+    :param num_replicas: data-parallel processes sharing the work (``torch.distributed``'s world
+        size), each with a loader of the same seed; each takes its ``rank``-th share of every
+        pass over the current data and over the memory, padded like ``DistributedSampler`` so
+        that all get the same number of steps.
+    :param rank: this process's rank, in ``[0, num_replicas)``.
     :param dataloader_kwargs: passed to both underlying ``DataLoader`` s (``num_workers``,
         ``pin_memory``, ``collate_fn``, ...); ``drop_last`` applies to the current data only.
         The collate function defaults to ``current_data``'s own ``collate_fn``; each step's
@@ -51,6 +56,9 @@ class DualMinibatchLoader:
         batch_size_mem: int | None = None,
         shuffle: bool = True,
         seed: int | None = None,
+        *,
+        num_replicas: int = 1,
+        rank: int = 0,
         **dataloader_kwargs: Any,
     ) -> None:
         for forbidden in ("batch_size", "shuffle", "sampler", "batch_sampler", "generator"):
@@ -58,29 +66,44 @@ class DualMinibatchLoader:
                 raise TypeError(
                     f"DualMinibatchLoader sets {forbidden} itself; it cannot be passed in dataloader_kwargs"
                 )
+        if not _is_dataset(current_data):
+            raise TypeError(f"current_data must be a dataset (__len__, __getitem__), got {type(current_data).__name__}")
+        if not (isinstance(memory_data, ExemplarsBuffer) or _is_dataset(memory_data)):
+            raise TypeError(
+                "memory_data must be a dataset (__len__, __getitem__) or an ExemplarsBuffer, "
+                f"got {type(memory_data).__name__}"
+            )
         self.current_data, self.memory_data = current_data, memory_data
         self.batch_size = check_size("batch_size", batch_size)
         self.batch_size_mem = (
             self.batch_size if batch_size_mem is None else check_size("batch_size_mem", batch_size_mem)
         )
         self.shuffle = shuffle
+        self.num_replicas = check_size("num_replicas", num_replicas)
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < self.num_replicas:
+            raise ValueError(f"rank must be an int in [0, num_replicas={self.num_replicas}), got {rank!r}")
+        self.rank = rank
         self.generator = make_generator(check_seed(seed))
         self.drop_last = bool(dataloader_kwargs.pop("drop_last", False))
         self.kwargs = dataloader_kwargs
         self.current_indices: torch.Tensor | None = None
         """Indices (into ``current_data``) of the current minibatch last yielded."""
+        self.fresh_indices: torch.Tensor | None = None
+        """The same without the padding repeats of a sharded pass: over all replicas, each
+        sample's index appears here exactly once per epoch."""
         self.joint: Minibatch | None = None
         """The last step's collated minibatch, current samples first: both yielded minibatches
         are views of it (a strategy can forward it whole instead of concatenating)."""
 
     def __len__(self) -> int:
-        n = len(self.current_data)
+        n = -(-len(self.current_data) // self.num_replicas)  # this replica's share, padded
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Minibatch, Minibatch | None]]:
         n = len(self.current_data)
-        batches = self._index_batches(n, self.batch_size, self.shuffle, self.drop_last)
-        step = 0
+        order, n_fresh = self._share(n, self.shuffle)
+        batches = self._split(order, self.batch_size, self.drop_last)
+        step = start = 0  # step index; position of its first sample in this replica's order
         is_buffer = isinstance(self.memory_data, ExemplarsBuffer)
         while step < len(batches):  # one memory cycle per round: a reshuffled pass over the memory
             memory = self.memory_data.buffer if is_buffer else self.memory_data
@@ -88,7 +111,7 @@ class DualMinibatchLoader:
                 plan = [(b, None) for b in batches[step : step + 1 if is_buffer else len(batches)]]
                 data = self.current_data
             else:
-                mem_batches = self._index_batches(len(memory), self.batch_size_mem, True, False)
+                mem_batches = self._split(self._share(len(memory), True)[0], self.batch_size_mem, False)
                 plan = list(
                     zip(batches[step : step + len(mem_batches)], mem_batches, strict=False)
                 )  # epoch may end first
@@ -97,17 +120,32 @@ class DualMinibatchLoader:
             for (indices, mem), batch in zip(plan, self._loader(data, joint), strict=True):
                 k = len(indices)
                 self.current_indices, self.joint = indices, batch
+                self.fresh_indices = indices[: max(0, n_fresh - start)]
+                start += k
                 yield [v[:k] for v in batch], None if mem is None else [v[k:] for v in batch]
             step += len(plan)
         self.joint = None
 
-    def _index_batches(self, n: int, size: int, shuffle: bool, drop_last: bool) -> list[torch.Tensor]:
-        if n == 0:
-            return []
+    def _share(self, n: int, shuffle: bool) -> tuple[torch.Tensor, int]:
+        """This replica's share of a pass over ``n`` samples, and how many of its first samples
+        are not padding. As in ``DistributedSampler``, the pass is padded by repeating it from the
+        start until every replica gets ``ceil(n / num_replicas)`` samples."""
         order = torch.randperm(n, generator=self.generator) if shuffle else torch.arange(n)
-        batches = list(order.split(size))
+        if self.num_replicas == 1 or n == 0:
+            return order, n
+        total = -(-n // self.num_replicas) * self.num_replicas
+        order = order.repeat(-(-total // n))[:total]
+        return order[self.rank :: self.num_replicas], len(range(self.rank, n, self.num_replicas))
+
+    @staticmethod
+    def _split(order: torch.Tensor, size: int, drop_last: bool) -> list[torch.Tensor]:
+        batches = list(order.split(size)) if len(order) else []
         return batches[:-1] if drop_last and batches and len(batches[-1]) < size else batches
 
     def _loader(self, data: Dataset, batches: list[list[int]]) -> DataLoader:
         kwargs = {"collate_fn": getattr(self.current_data, "collate_fn", None), **self.kwargs}
         return DataLoader(data, batch_sampler=batches, **kwargs)
+
+
+def _is_dataset(data: object) -> bool:
+    return hasattr(data, "__len__") and hasattr(data, "__getitem__")

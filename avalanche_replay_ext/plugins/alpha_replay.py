@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import torch
+from avalanche.distributed import DistributedHelper
 from avalanche.training.plugins import SupervisedPlugin
 from avalanche.training.storage_policy import ExemplarsBuffer
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 UPDATE_EVERY = ("experience", "iteration")
 
 
-class AlphaReplayPlugin(SupervisedPlugin):
+class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
     """Experience replay with a separate, weighted memory loss.
 
     Each training iteration draws a current minibatch and, apart, a memory minibatch from the
@@ -114,6 +115,8 @@ class AlphaReplayPlugin(SupervisedPlugin):
             batch_size_mem=self.batch_size_mem or strategy.train_mb_size,
             shuffle=shuffle,
             seed=self._draw_seed(),
+            num_replicas=DistributedHelper.world_size,
+            rank=DistributedHelper.rank,
             num_workers=num_workers,
             drop_last=drop_last,
         )
@@ -168,7 +171,10 @@ class AlphaReplayPlugin(SupervisedPlugin):
     def after_training_iteration(self, strategy: SupervisedTemplate, **kwargs) -> None:
         self._memory_mb = None
         if self.update_every == "iteration" and strategy.clock.train_exp_epochs == 0:
-            self.storage_policy.update_from_dataset(strategy.adapted_dataset, self._loader.current_indices)
+            indices = self._loader.fresh_indices
+            if DistributedHelper.is_distributed:  # every process offers every process's samples, in rank order
+                indices = torch.cat(DistributedHelper.gather_all_objects(indices))
+            self.storage_policy.update_from_dataset(strategy.adapted_dataset, indices)
 
     def after_training_exp(self, strategy: SupervisedTemplate, **kwargs) -> None:
         if self.update_every == "experience":

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 MASK_MARGIN = 1e4  # masked logits sit this far below the smallest logit of the batch
 
 
-class GDumbPlugin(SupervisedPlugin):
+class GDumbPlugin(SupervisedPlugin, supports_distributed=True):
     """GDumb (Prabhu, Torr & Dokania, "GDumb: A Simple Approach that Questions Our Progress in
     Continual Learning", ECCV 2020) for any ``SupervisedTemplate`` strategy.
 

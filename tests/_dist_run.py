@@ -1,0 +1,74 @@
+"""One process of a data-parallel run (launch with torchrun): Naive + AlphaReplayPlugin
+(MODE "experience" or "iteration": its update_every) or Naive + GDumbPlugin (MODE "gdumb") on
+SplitDigits over torch.distributed (gloo, CPU), as Avalanche's distributed example does it.
+
+    python -m torch.distributed.run --standalone --nproc-per-node 2 tests/_dist_run.py OUT_DIR MODE
+
+Each rank writes OUT_DIR/rank<r>.json: after every experience, the buffer contents in order and a
+digest of the model parameters; then the final accuracy and the number of iterations trained.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+from avalanche.distributed import DistributedHelper
+from avalanche.evaluation.metrics import accuracy_metrics
+from avalanche.models import SimpleMLP
+from avalanche.training import Naive
+from avalanche.training.plugins import EvaluationPlugin
+
+from avalanche_replay_ext import AlphaReplayPlugin, GDumbPlugin, SplitDigits
+
+
+def digest(t: torch.Tensor) -> str:
+    return hashlib.sha1(t.detach().contiguous().numpy().tobytes()).hexdigest()[:16]
+
+
+def main(out: Path, mode: str) -> None:
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(1)
+    DistributedHelper.init_distributed(random_seed=1234, use_cuda=False)
+    rank = DistributedHelper.rank
+    model = DistributedHelper.wrap_model(SimpleMLP(num_classes=10, input_size=64, hidden_size=64, drop_rate=0.0))
+    # seed None: drawn from the global RNG, which init_distributed seeded alike in every process
+    plugin = GDumbPlugin(100) if mode == "gdumb" else AlphaReplayPlugin(100, 1.0, update_every=mode)
+    strategy = Naive(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
+        criterion=torch.nn.CrossEntropyLoss(),
+        train_mb_size=16,  # per process: 32 per step over the 2 processes
+        train_epochs=2,
+        eval_mb_size=256,
+        plugins=[plugin],
+        evaluator=EvaluationPlugin(accuracy_metrics(stream=True), loggers=[]),
+    )
+    bm = SplitDigits(5, seed=0)
+    result = {"rank": rank, "world_size": DistributedHelper.world_size, "experiences": []}
+    for exp in bm.train_stream:
+        strategy.train(exp)
+        data = plugin.memory if mode == "gdumb" else plugin.storage_policy.buffer
+        n_seen = (
+            sum(b.n_seen for b in plugin.storage_policies.values()) if mode == "gdumb" else plugin.storage_policy.n_seen
+        )
+        params = torch.cat([p.flatten() for p in strategy.model.parameters()])
+        result["experiences"].append(
+            {
+                "buffer": [[int(y), digest(x)] for x, y, *_ in (data[i] for i in range(len(data)))],
+                "n_seen": n_seen,
+                "model": digest(params),
+                "iterations": strategy.clock.train_iterations,
+            }
+        )
+    result["accuracy"] = strategy.eval(bm.test_stream)["Top1_Acc_Stream/eval_phase/test_stream/Task000"]
+    (out / f"rank{rank}.json").write_text(json.dumps(result))
+    torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), sys.argv[2])

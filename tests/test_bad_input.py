@@ -1,0 +1,294 @@
+"""Bad input, everywhere in the public API: a clear exception naming the argument and what is
+allowed, raised at construction where possible, and never a half-updated buffer."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset
+from avalanche.training.storage_policy import ClassBalancedBuffer
+from conftest import id_dataset, make_naive
+
+from avalanche_replay_ext import (
+    AlphaReplay,
+    AlphaReplayPlugin,
+    ConstantAlpha,
+    DualMinibatchLoader,
+    GDumb,
+    GDumbPlugin,
+    GreedyClassBalancedBuffer,
+    LinearAlpha,
+    ReservoirSamplingBuffer,
+    SplitDigits,
+    SplitMNISTIdx,
+)
+from avalanche_replay_ext.benchmarks import load_mnist_idx
+from avalanche_replay_ext.metrics import AlphaReplayMetric
+
+BUFFERS = [ReservoirSamplingBuffer, GreedyClassBalancedBuffer]
+NOT_SIZES = [
+    (0, ValueError),
+    (-3, ValueError),
+    (2.5, TypeError),
+    ("30", TypeError),
+    (None, TypeError),
+    (True, TypeError),
+]
+NOT_ALPHAS = [-1.0, math.nan, math.inf, -math.inf]
+
+
+def contents(buf) -> list:
+    data = buf.buffer
+    return [(float(data[i][0].sum()), int(data[i][1]), int(data[i][2])) for i in range(len(data))]
+
+
+# ---- sizes and seeds ----------------------------------------------------------------------
+SIZED = {  # (argument name, build with that argument = v); None is allowed for batch_size_mem
+    "buffer max_size": ("max_size", lambda v: ReservoirSamplingBuffer(v)),
+    "greedy max_size": ("max_size", lambda v: GreedyClassBalancedBuffer(v)),
+    "plugin mem_size": ("mem_size", lambda v: AlphaReplayPlugin(mem_size=v)),
+    "plugin batch_size_mem": ("batch_size_mem", lambda v: AlphaReplayPlugin(batch_size_mem=v)),
+    "gdumb mem_size": ("mem_size", lambda v: GDumbPlugin(v)),
+    "gdumb T_0": ("T_0", lambda v: GDumbPlugin(10, T_0=v)),
+    "loader batch_size": ("batch_size", lambda v: DualMinibatchLoader(id_dataset(torch.arange(4)), [], v)),
+    "loader batch_size_mem": ("batch_size_mem", lambda v: DualMinibatchLoader(id_dataset(torch.arange(4)), [], 2, v)),
+    "digits n_experiences": ("n_experiences", lambda v: SplitDigits(v)),
+    "AlphaReplay mem_size": (
+        "mem_size",
+        lambda v: AlphaReplay(model=torch.nn.Linear(2, 2), optimizer=None, criterion=None, mem_size=v),
+    ),
+    "GDumb mem_size": (
+        "mem_size",
+        lambda v: GDumb(model=torch.nn.Linear(2, 2), optimizer=None, criterion=None, mem_size=v),
+    ),
+}
+
+
+@pytest.mark.parametrize(("bad", "error"), NOT_SIZES)
+@pytest.mark.parametrize("where", list(SIZED))
+def test_sizes_must_be_positive_ints(where, bad, error):
+    name, build = SIZED[where]
+    if bad is None and name == "batch_size_mem":
+        assert build(None).batch_size_mem is None or build(None).batch_size_mem == 2  # None: the batch size
+        return
+    with pytest.raises(error, match=f"{name} must be a positive int"):
+        build(bad)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: ReservoirSamplingBuffer(5, seed="a"),
+        lambda: GreedyClassBalancedBuffer(5, seed=1.5),
+        lambda: AlphaReplayPlugin(seed="0"),
+        lambda: GDumbPlugin(10, seed=2.0),
+        lambda: DualMinibatchLoader(id_dataset(torch.arange(4)), [], seed=True),
+    ],
+)
+def test_seeds_must_be_ints_or_none(build):
+    with pytest.raises(TypeError, match="seed must be None or an int"):
+        build()
+
+
+def test_split_digits_rejects_counts_that_do_not_divide_the_classes():
+    with pytest.raises(ValueError, match="n_experiences must divide the 10 classes, got 3"):
+        SplitDigits(3)
+
+
+# ---- alpha and schedules ----------------------------------------------------------------
+@pytest.mark.parametrize("bad", NOT_ALPHAS)
+@pytest.mark.parametrize(
+    ("name", "build"),
+    [
+        ("alpha", lambda v: AlphaReplayPlugin(alpha=v)),
+        ("alpha", lambda v: ConstantAlpha(v)),
+        ("alpha_base", lambda v: LinearAlpha(v)),
+        ("alpha", lambda v: AlphaReplay(model=torch.nn.Linear(2, 2), optimizer=None, criterion=None, alpha=v)),
+    ],
+)
+def test_alpha_must_be_finite_and_non_negative(name, build, bad):
+    with pytest.raises(ValueError, match=f"{name} must be a finite float >= 0"):
+        build(bad)
+
+
+@pytest.mark.parametrize("bad", [None, "1", [1.0], True])
+def test_alpha_of_a_wrong_type_names_the_allowed_forms(bad):
+    with pytest.raises(TypeError, match="alpha must be a float >= 0, ConstantAlpha, LinearAlpha or a callable"):
+        AlphaReplayPlugin(alpha=bad)
+
+
+class TurnsBadAtTwo:
+    """A schedule that is fine for t < 2 and returns ``bad`` from t = 2 on."""
+
+    def __init__(self, bad: float) -> None:
+        self.bad = bad
+
+    def __call__(self, t: int) -> float:
+        return 1.0 if t < 2 else self.bad
+
+
+@pytest.mark.parametrize("bad", NOT_ALPHAS)
+def test_a_schedule_turning_bad_fails_when_that_experience_starts_and_changes_nothing(digits, bad):
+    replay = AlphaReplayPlugin(50, TurnsBadAtTwo(bad), seed=0)
+    strategy = make_naive([replay], epochs=1)
+    strategy.train(digits.train_stream[0])
+    strategy.train(digits.train_stream[1])
+    buf = replay.storage_policy
+    before, n_seen, params = contents(buf), buf.n_seen, [p.clone() for p in strategy.model.parameters()]
+    with pytest.raises(ValueError, match=r"alpha schedule .* at t=2 must be a finite float >= 0"):
+        strategy.train(digits.train_stream[2])
+    assert contents(buf) == before and buf.n_seen == n_seen
+    assert all(torch.equal(a, b) for a, b in zip(params, strategy.model.parameters(), strict=True))
+
+
+# ---- the other plugin and loader arguments ----------------------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"update_every": "epoch"}, ValueError, r"update_every must be one of \('experience', 'iteration'\)"),
+        ({"storage_policy": ReservoirSamplingBuffer(50)}, ValueError, r"storage_policy.max_size \(50\) differs"),
+        ({"storage_policy": "reservoir"}, TypeError, "storage_policy must be an avalanche ExemplarsBuffer"),
+        ({"storage_policy": ClassBalancedBuffer(200), "update_every": "iteration"}, ValueError, "per-minibatch"),
+    ],
+)
+def test_bad_alpha_replay_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        AlphaReplayPlugin(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"cutmix_prob": 1.5}, "cutmix_prob must be a finite number >= 0.0 and <= 1.0"),
+        ({"cutmix_prob": -0.1}, "cutmix_prob must be a finite number >= 0.0 and <= 1.0"),
+        ({"cutmix_alpha": 0.0}, "cutmix_alpha must be a finite number > 0.0"),
+        ({"clip_grad_norm": -1.0}, "clip_grad_norm must be a finite number > 0.0"),
+        ({"min_lr": math.nan}, "min_lr must be a finite number >= 0.0"),
+        ({"warmup_factor": math.inf}, "warmup_factor must be a finite number"),
+        ({"storage_policy": "class"}, "storage_policy must be an avalanche ExemplarsBuffer"),
+    ],
+)
+def test_bad_gdumb_arguments(kwargs, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        GDumbPlugin(10, **kwargs)
+
+
+def test_bad_loader_arguments():
+    data = id_dataset(torch.arange(5))
+    with pytest.raises(TypeError, match="sets sampler itself"):
+        DualMinibatchLoader(data, data, sampler=range(5))
+    with pytest.raises(TypeError, match=r"current_data must be a dataset \(__len__, __getitem__\), got NoneType"):
+        DualMinibatchLoader(None, data)
+    with pytest.raises(TypeError, match=r"current_data must be a dataset .*, got ReservoirSamplingBuffer"):
+        DualMinibatchLoader(ReservoirSamplingBuffer(3), data)
+    with pytest.raises(TypeError, match=r"memory_data must be a dataset .* or an ExemplarsBuffer, got int"):
+        DualMinibatchLoader(data, 3)
+    for rank in (2, -1, 0.0, None):
+        with pytest.raises(ValueError, match=r"rank must be an int in \[0, num_replicas=2\)"):
+            DualMinibatchLoader(data, data, num_replicas=2, rank=rank)
+    with pytest.raises(ValueError, match="num_replicas must be a positive int"):
+        DualMinibatchLoader(data, data, num_replicas=0)
+    with pytest.raises(ValueError, match="quantity must be one of"):
+        AlphaReplayMetric("accuracy")
+
+
+def test_missing_mnist_folder_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("AVALANCHE_REPLAY_MNIST_DIR", raising=False)
+    with pytest.raises(FileNotFoundError, match="AVALANCHE_REPLAY_MNIST_DIR"):
+        load_mnist_idx()
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        SplitMNISTIdx(5, root=tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="no MNIST IDX files"):
+        load_mnist_idx(tmp_path)
+
+
+# ---- buffer updates: errors leave the buffer exactly as it was --------------------------
+@pytest.mark.parametrize("cls", BUFFERS)
+def test_failing_updates_and_resizes_leave_the_buffer_unchanged(cls, digits):
+    buf = cls(20, seed=0)
+    buf.post_adapt(None, digits.train_stream[0])
+    buf.update_from_batch(torch.zeros(3, 1, 8, 8), torch.tensor([1, 2, 3]))
+    before, state = contents(buf), buf.state_dict()
+    x = torch.zeros(3, 1, 8, 8)
+    float_targets = _make_taskaware_tensor_classification_dataset(torch.zeros(3, 1), torch.tensor([0.5, 1.0, 2.0]))
+    failing = [
+        (
+            TypeError,
+            "AvalancheDataset with class `targets`",
+            lambda: buf.update_from_dataset(torch.utils.data.TensorDataset(x)),
+        ),
+        (TypeError, "dataset.targets must hold integer labels", lambda: buf.update_from_dataset(float_targets)),
+        (TypeError, "y must hold integer labels", lambda: buf.update_from_batch(x, [0.5, 1, 2])),
+        (TypeError, "y must be a sequence of integer labels, got None", lambda: buf.update_from_batch(x, None)),
+        (ValueError, "y has 2 entries, expected 3", lambda: buf.update_from_batch(x, [1, 2])),
+        (ValueError, "t has 2 entries, expected 3", lambda: buf.update_from_batch(x, [1, 2, 3], [0, 1])),
+        (TypeError, "t must hold integer labels", lambda: buf.update_from_batch(x, [1, 2, 3], 0.5)),
+        (ValueError, "x samples have shape", lambda: buf.update_from_batch(torch.zeros(3, 64), [1, 2, 3])),
+        (TypeError, "x must be a tensor", lambda: buf.update_from_batch([[0.0]] * 3, [1, 2, 3])),
+        (
+            IndexError,
+            r"indices must lie in \[0, ",
+            lambda: buf.update_from_dataset(digits.train_stream[1].dataset, [0, 10_000]),
+        ),
+        (IndexError, "indices must lie in", lambda: buf.update_from_dataset(digits.train_stream[1].dataset, [-1])),
+        (
+            TypeError,
+            "indices must hold integer labels",
+            lambda: buf.update_from_dataset(digits.train_stream[1].dataset, [0.5]),
+        ),
+        (ValueError, "new_size must be a positive int", lambda: buf.resize(None, 0)),
+        (TypeError, "new_size must be a positive int", lambda: buf.resize(None, 2.5)),
+        (TypeError, "new_size must be a positive int", lambda: buf.resize(None, None)),
+    ]
+    for error, match, call in failing:
+        with pytest.raises(error, match=match):
+            call()
+        assert contents(buf) == before, match
+        assert buf.n_seen == state["n_seen"] and torch.equal(buf.generator.get_state(), state["generator"]), match
+        assert buf.max_size == 20
+    with pytest.raises(AttributeError, match="read-only"):
+        buf.buffer = digits.train_stream[0].dataset
+
+
+# ---- documented no-ops and limits -------------------------------------------------------
+@pytest.mark.parametrize("cls", BUFFERS)
+def test_empty_offers_are_no_ops(cls, digits):
+    buf = cls(20, seed=0)
+    buf.post_adapt(None, digits.train_stream[0])
+    before, n_seen, generator = contents(buf), buf.n_seen, buf.generator.get_state()
+    empty_exp = SimpleNamespace(dataset=digits.train_stream[1].dataset.subset([]))  # an experience with no samples
+    buf.post_adapt(None, empty_exp)
+    buf.update_from_dataset(digits.train_stream[2].dataset, [])
+    buf.update_from_batch(torch.zeros(0, 1, 8, 8), torch.zeros(0, dtype=torch.long))
+    assert contents(buf) == before and buf.n_seen == n_seen
+    assert torch.equal(buf.generator.get_state(), generator)
+    # and a loader over empty data yields nothing, over an empty memory no memory minibatch
+    assert list(DualMinibatchLoader(empty_exp.dataset, buf, batch_size=4)) == []
+    steps = list(DualMinibatchLoader(digits.train_stream[0].dataset, [], batch_size=100))
+    assert steps and all(mem is None for _, mem in steps)
+
+
+@pytest.mark.parametrize("cls", BUFFERS)
+def test_a_memory_larger_than_the_stream_keeps_everything(cls, digits):
+    n = sum(len(e.dataset) for e in digits.train_stream)
+    buf = cls(5000, seed=0)
+    for exp in digits.train_stream:
+        buf.post_adapt(None, exp)
+    assert len(buf.buffer) == buf.n_seen == n
+    strategy = make_naive(
+        [AlphaReplayPlugin(5000, storage_policy=cls(5000, seed=0), update_every="iteration", seed=0)], epochs=1
+    )
+    for exp in digits.train_stream:
+        strategy.train(exp)
+    assert len(strategy.plugins[0].storage_policy.buffer) == n
+
+
+def test_gdumb_with_a_memory_larger_than_the_stream_trains_on_all_of_it(digits):
+    plugin = GDumbPlugin(5000, seed=0)
+    strategy = make_naive([plugin], epochs=1)
+    for exp in list(digits.train_stream)[:2]:
+        strategy.train(exp)
+    assert len(plugin.memory) == sum(len(e.dataset) for e in list(digits.train_stream)[:2])
