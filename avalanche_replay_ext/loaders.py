@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 import torch
 from avalanche.training.storage_policy import ExemplarsBuffer
-from torch.utils.data import ConcatDataset, DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from ._checks import check_seed, check_size, make_generator
 
@@ -21,7 +21,10 @@ class DualMinibatchLoader:
     memory only: a reshuffled pass over it per cycle, restarted as often as needed, so a small
     memory keeps feeding a long epoch. It is ``None`` while the memory is empty. ``memory_data``
     may be a dataset or an Avalanche ``ExemplarsBuffer``, whose ``buffer`` is read again at the start
-    of every cycle (so a buffer updated during the epoch is seen from the next cycle on).
+    of every cycle (so a buffer updated during the epoch is seen from the next cycle on). Each
+    cycle, and each step while a buffer is empty, runs its own ``DataLoader``: with
+    ``num_workers > 0`` pass ``buffer.buffer`` instead when the memory does not change during
+    the epoch, so workers start once per cycle.
 
     Usable in a hand-written loop::
 
@@ -84,16 +87,19 @@ class DualMinibatchLoader:
             raise ValueError(f"rank must be an int in [0, num_replicas={self.num_replicas}), got {rank!r}")
         self.rank = rank
         self.generator = make_generator(check_seed(seed))
+        # the DataLoaders' worker seeds: from the loader's own seed too, not from the global RNG
+        self._worker_seeds = torch.Generator().manual_seed(self.generator.initial_seed() ^ 0x5EED)
         self.drop_last = bool(dataloader_kwargs.pop("drop_last", False))
         self.kwargs = dataloader_kwargs
         self.current_indices: torch.Tensor | None = None
         """Indices (into ``current_data``) of the current minibatch last yielded."""
         self.fresh_indices: torch.Tensor | None = None
         """The same without the padding repeats of a sharded pass: over all replicas, each
-        sample's index appears here exactly once per epoch."""
+        sample's index appears here once per epoch (except those ``drop_last`` leaves out)."""
         self.joint: Minibatch | None = None
         """The last step's collated minibatch, current samples first: both yielded minibatches
-        are views of it (a strategy can forward it whole instead of concatenating)."""
+        are views of it (a strategy can forward it whole instead of concatenating). ``None``
+        when the memory's samples have other fields than the current ones (collated apart)."""
 
     def __len__(self) -> int:
         n = -(-len(self.current_data) // self.num_replicas)  # this replica's share, padded
@@ -112,17 +118,19 @@ class DualMinibatchLoader:
                 data = self.current_data
             else:
                 mem_batches = self._split(self._share(len(memory), True)[0], self.batch_size_mem, False)
-                plan = list(
-                    zip(batches[step : step + len(mem_batches)], mem_batches, strict=False)
-                )  # epoch may end first
-                data = ConcatDataset([self.current_data, memory])
+                # pair them with the next current minibatches (the epoch may end first)
+                plan = list(zip(batches[step : step + len(mem_batches)], mem_batches, strict=False))
+                data = _CurrentThenMemory(self.current_data, memory)
             joint = [b.tolist() if m is None else torch.cat([b, m + n]).tolist() for b, m in plan]
             for (indices, mem), batch in zip(plan, self._loader(data, joint), strict=True):
-                k = len(indices)
-                self.current_indices, self.joint = indices, batch
-                self.fresh_indices = indices[: max(0, n_fresh - start)]
-                start += k
-                yield [v[:k] for v in batch], None if mem is None else [v[k:] for v in batch]
+                self.current_indices, self.fresh_indices = indices, indices[: max(0, n_fresh - start)]
+                start += len(indices)
+                if isinstance(batch, _Apart):  # samples with other fields than the current ones
+                    self.joint = None
+                    yield batch.current, batch.memory
+                else:
+                    k, self.joint = len(indices), batch
+                    yield [v[:k] for v in batch], None if mem is None else [v[k:] for v in batch]
             step += len(plan)
         self.joint = None
 
@@ -143,9 +151,49 @@ class DualMinibatchLoader:
         return batches[:-1] if drop_last and batches and len(batches[-1]) < size else batches
 
     def _loader(self, data: Dataset, batches: list[list[int]]) -> DataLoader:
-        kwargs = {"collate_fn": getattr(self.current_data, "collate_fn", None), **self.kwargs}
-        return DataLoader(data, batch_sampler=batches, **kwargs)
+        collate = self.kwargs.get("collate_fn") or getattr(self.current_data, "collate_fn", None) or default_collate
+        if isinstance(data, _CurrentThenMemory):
+            collate = _JointCollate(collate)
+        kwargs = {**self.kwargs, "collate_fn": collate}
+        return DataLoader(data, batch_sampler=batches, generator=self._worker_seeds, **kwargs)
 
 
 def _is_dataset(data: object) -> bool:
     return hasattr(data, "__len__") and hasattr(data, "__getitem__")
+
+
+class _CurrentThenMemory(Dataset):
+    """Index ``i < len(current)`` is a current sample, the rest memory samples; each comes tagged."""
+
+    def __init__(self, current: Dataset, memory: Dataset) -> None:
+        self.current, self.memory, self.n = current, memory, len(current)
+
+    def __len__(self) -> int:
+        return self.n + len(self.memory)
+
+    def __getitem__(self, i: int) -> tuple[bool, Any]:
+        return (False, self.current[i]) if i < self.n else (True, self.memory[i - self.n])
+
+
+class _Apart(NamedTuple):
+    current: Minibatch
+    memory: Minibatch
+
+
+class _JointCollate:
+    """Collate a step's current and memory samples as one minibatch, current first; apart when
+    their samples have different fields (e.g. a memory of tensor-minibatch samples)."""
+
+    def __init__(self, collate: Callable[[list], Any]) -> None:
+        self.collate = collate
+
+    def __call__(self, tagged: list[tuple[bool, Any]]) -> Any:
+        current = [s for is_memory, s in tagged if not is_memory]
+        memory = [s for is_memory, s in tagged if is_memory]
+        if memory and _fields(memory[0]) != _fields(current[0]):
+            return _Apart(self.collate(current), self.collate(memory))
+        return self.collate(current + memory)
+
+
+def _fields(sample: Any) -> int | None:
+    return len(sample) if isinstance(sample, (list, tuple)) else None

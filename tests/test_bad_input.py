@@ -71,8 +71,11 @@ SIZED = {  # (argument name, build with that argument = v); None is allowed for 
 @pytest.mark.parametrize("where", list(SIZED))
 def test_sizes_must_be_positive_ints(where, bad, error):
     name, build = SIZED[where]
-    if bad is None and name == "batch_size_mem":
-        assert build(None).batch_size_mem is None or build(None).batch_size_mem == 2  # None: the batch size
+    if bad is None and where == "plugin batch_size_mem":
+        assert build(None).batch_size_mem is None  # None: the strategy's train_mb_size
+        return
+    if bad is None and where == "loader batch_size_mem":
+        assert build(None).batch_size_mem == 2  # None: batch_size
         return
     with pytest.raises(error, match=f"{name} must be a positive int"):
         build(bad)
@@ -209,9 +212,11 @@ def test_missing_mnist_folder_is_a_clear_error(tmp_path, monkeypatch):
 @pytest.mark.parametrize("cls", BUFFERS)
 def test_failing_updates_and_resizes_leave_the_buffer_unchanged(cls, digits):
     buf = cls(20, seed=0)
-    buf.post_adapt(None, digits.train_stream[0])
-    buf.update_from_batch(torch.zeros(3, 1, 8, 8), torch.tensor([1, 2, 3]))
+    buf.update_from_dataset(digits.train_stream[0].dataset, list(range(10)))
+    buf.update_from_batch(torch.zeros(3, 1, 8, 8), torch.tensor([1, 2, 3]))  # room left: stored as rows
+    buf.post_adapt(None, digits.train_stream[1])
     before, state = contents(buf), buf.state_dict()
+    assert buf._slots.rows is not None and len(before) == 20
     x = torch.zeros(3, 1, 8, 8)
     float_targets = _make_taskaware_tensor_classification_dataset(torch.zeros(3, 1), torch.tensor([0.5, 1.0, 2.0]))
     failing = [

@@ -114,3 +114,33 @@ def test_replicas_share_each_pass_like_a_distributed_sampler():
     assert sum(len(y) for steps in runs for y, _, _ in steps) == 24
     first_memory_pass = runs[0][0][2] + runs[0][1][2] + runs[1][0][2] + runs[1][1][2]  # 2 x 2 x 3 = 12 >= 9 + pad
     assert set(first_memory_pass) == set(range(100, 109))
+
+
+def test_memory_samples_with_other_fields_are_collated_apart(digits):
+    """Current samples with a 4th field and a memory of tensor-minibatch samples (x, y, t)."""
+    from avalanche.benchmarks.utils import AvalancheDataset
+    from avalanche.benchmarks.utils.data_attribute import DataAttribute
+
+    current = digits.train_stream[0].dataset
+    current = AvalancheDataset([current], data_attributes=[DataAttribute(list(range(len(current))), "ids", True)])
+    buf = ReservoirSamplingBuffer(10, seed=0)
+    buf.update_from_batch(torch.zeros(10, 1, 8, 8), torch.arange(10))
+    loader = DualMinibatchLoader(current, buf, batch_size=8, batch_size_mem=4, seed=0)
+    for step, (cur, mem) in enumerate(loader):
+        assert len(cur) == 4 and len(mem) == 3 and loader.joint is None
+        assert torch.equal(cur[3], loader.current_indices) and len(mem[0]) == 4 - (step % 3 == 2) * 2
+
+
+def test_iterating_leaves_the_global_rng_alone():
+    """Every random draw, worker seeds included, comes from the loader's own generator."""
+    for workers in (0, 2):
+        state = torch.get_rng_state()
+        loader = DualMinibatchLoader(
+            id_dataset(torch.arange(30)), id_dataset(torch.arange(7)), 4, seed=3, num_workers=workers
+        )
+        steps = [(cur[1].tolist(), mem[1].tolist()) for cur, mem in loader]
+        assert torch.equal(torch.get_rng_state(), state), workers
+        again = DualMinibatchLoader(
+            id_dataset(torch.arange(30)), id_dataset(torch.arange(7)), 4, seed=3, num_workers=workers
+        )
+        assert [(cur[1].tolist(), mem[1].tolist()) for cur, mem in again] == steps

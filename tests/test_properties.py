@@ -11,12 +11,31 @@ from hypothesis import strategies as st
 
 from avalanche_replay_ext import GreedyClassBalancedBuffer, ReservoirSamplingBuffer
 
-N_IDS = 200  # samples are identified by their single feature: the id
 CLASSES = st.integers(0, 4)
 # an update: (how, the offered samples' classes); a resize: ("resize", new size)
 UPDATE = st.tuples(st.sampled_from(["dataset", "indices", "batch"]), st.lists(CLASSES, max_size=25))
 OPS = st.lists(st.one_of(UPDATE, st.tuples(st.just("resize"), st.integers(1, 30))), max_size=12)
 BUFFERS = st.sampled_from([ReservoirSamplingBuffer, GreedyClassBalancedBuffer])
+
+
+class ReferenceReservoir:
+    """The reservoir by its definition: the ``max_size`` largest of the uniform keys drawn so far,
+    with the same generator (one float64 key per offered sample, in offer order)."""
+
+    def __init__(self, max_size: int, seed: int) -> None:
+        self.max_size, self.kept = max_size, []  # (key, id)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def apply(self, op, ids: torch.Tensor) -> None:
+        if op[0] == "resize":
+            self.max_size = op[1]
+        else:
+            keys = torch.rand(len(ids), generator=self.generator, dtype=torch.float64).tolist()
+            self.kept += zip(keys, ids.tolist(), strict=True)
+        self.kept = sorted(self.kept, reverse=True)[: self.max_size]
+
+    def ids(self) -> set[int]:
+        return {i for _, i in self.kept}
 
 
 class Stream:
@@ -26,7 +45,7 @@ class Stream:
         self.next_id = 0
 
     def ids(self, n: int) -> torch.Tensor:
-        ids = torch.arange(self.next_id, self.next_id + n) % N_IDS
+        ids = torch.arange(self.next_id, self.next_id + n)  # a sample's single feature is its id
         self.next_id += n
         return ids
 
@@ -67,6 +86,7 @@ def class_counts(buf) -> dict[int, int]:
 @given(cls=BUFFERS, max_size=st.integers(1, 20), seed=st.integers(0, 2**31), ops=OPS)
 def test_size_balance_and_state_round_trip_hold_through_any_sequence(cls, max_size, seed, ops):
     buf, stream, grown = cls(max_size, seed=seed), Stream(), False
+    reference = ReferenceReservoir(max_size, seed)
     for op in ops:
         before, size0, counts0 = buf.max_size, len(buf.buffer), class_counts(buf)
         n_classes0 = len(getattr(buf, "seen_classes", ()))
@@ -78,6 +98,9 @@ def test_size_balance_and_state_round_trip_hold_through_any_sequence(cls, max_si
         stream.apply(buf, op, ids)
         stream.apply(twin, op, ids)
         assert contents(twin) == contents(buf) and twin.n_seen == buf.n_seen
+        if cls is ReservoirSamplingBuffer:  # exactly the samples with the largest keys
+            reference.apply(op, ids)
+            assert {i for _, i in contents(buf)} == reference.ids()
 
         size = len(buf.buffer)
         assert size <= buf.max_size
@@ -107,7 +130,7 @@ def test_a_failing_update_changes_nothing(cls, max_size, seed, ops):
     state = buf.state_dict()
     snapshot = contents(buf), buf.n_seen, state["generator"].clone()
     x = torch.zeros(3, 1)
-    for bad in ([0, 1.5, 2], [0, 1]):  # a non-integer label; one label too few
+    for bad in ([1.5, 0, 2], [0, 1.5, 2], [0, 1, 2.5], [0, 1]):  # a non-integer label anywhere; one too few
         try:
             buf.update_from_batch(x, torch.tensor(bad))
         except (TypeError, ValueError):

@@ -288,3 +288,18 @@ def test_dataset_samples_are_referenced_not_copied(digits):
     source = digits.train_stream[0].dataset[0][0].untyped_storage().data_ptr()
     data = buf.buffer
     assert all(data[i][0].untyped_storage().data_ptr() == source for i in range(len(data)))
+
+
+def test_offers_that_change_nothing_keep_the_cached_view(digits):
+    buf = ReservoirSamplingBuffer(10, seed=0)
+    for exp in digits.train_stream:
+        buf.post_adapt(None, exp)
+    view, version, unchanged = buf.buffer, buf._slots.version, 0
+    for start in range(0, 270, 3):  # late in the stream most offers enter nowhere
+        before = contents(buf)
+        buf.update_from_dataset(digits.train_stream[0].dataset, list(range(start, start + 3)))
+        if contents(buf) == before:
+            unchanged += 1
+            assert buf.buffer is view and buf._slots.version == version
+        view, version = buf.buffer, buf._slots.version
+    assert unchanged > 80

@@ -85,6 +85,8 @@ class SlotStore:
 
     def write_refs(self, slots: np.ndarray, sid: int, index: np.ndarray) -> None:
         """Point ``slots`` at samples ``index`` of registered source ``sid``."""
+        if not len(slots):
+            return
         _, targets, tasks = self._sources[sid]
         self.source[slots] = sid
         self.index[slots] = index
@@ -94,6 +96,8 @@ class SlotStore:
 
     def write_rows(self, slots: np.ndarray, x: torch.Tensor, y: np.ndarray, t: np.ndarray) -> None:
         """Store tensor samples ``x`` (labels ``y``, tasks ``t``) in ``slots``."""
+        if not len(slots):
+            return
         if self.rows is None:
             self.rows = torch.zeros((self.capacity, *x.shape[1:]), dtype=x.dtype)
         self.rows[torch.from_numpy(slots)] = x

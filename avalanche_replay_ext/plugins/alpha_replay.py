@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -92,6 +93,7 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
         self.alpha: float | None = None
         self._criterion = None
         self._current_out = self._memory_out = self._current_mb = self._memory_loss = None
+        self._yielded: Minibatch = []  # the current minibatch as the loader gave it to the strategy
         self._loader: DualMinibatchLoader | None = None
         self._memory_mb: Minibatch | None = None
         self._trained: set = set()  # ids of the experiences trained so far
@@ -110,7 +112,8 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
         self.alpha = alpha_at(self.schedule, len(self._trained - {_experience_id(strategy)}))
         self._loader = DualMinibatchLoader(
             strategy.adapted_dataset,
-            self.storage_policy,
+            # per-experience updates leave the memory as it is during the experience: read it once
+            self.storage_policy if self.update_every == "iteration" else self.storage_policy.buffer,
             batch_size=strategy.train_mb_size,
             batch_size_mem=self.batch_size_mem or strategy.train_mb_size,
             shuffle=shuffle,
@@ -128,10 +131,10 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
         if self._memory_mb is None:
             return
         current, joint = strategy.mbatch, self._loader.joint
-        parts, joint = (current[0], current[1], current[-1]), (joint[0], joint[1], joint[-1])
-        if all(c.data_ptr() == j.data_ptr() and c.device == j.device for c, j in zip(parts, joint, strict=True)):
-            strategy.mbatch = list(joint)  # still views of the loader's joint minibatch
-        else:  # moved to another device (or replaced) since: concatenate
+        parts = (current[0], current[1], current[-1])
+        if joint is not None and len(current) == len(self._yielded) and all(map(operator.is_, current, self._yielded)):
+            strategy.mbatch = [joint[0], joint[1], joint[-1]]  # the loader's views, untouched: forward it whole
+        else:  # moved to another device, replaced or collated apart: concatenate
             memory = [v.to(strategy.device, non_blocking=True) for v in self._memory_mb]
             memory = (memory[0], memory[1], memory[-1])
             strategy.mbatch = [torch.cat([c, m]) for c, m in zip(parts, memory, strict=True)]
@@ -202,5 +205,5 @@ class _CurrentMinibatches:
 
     def __iter__(self) -> Iterator[Minibatch]:
         for current, memory in self.plugin._loader:
-            self.plugin._memory_mb = memory
+            self.plugin._memory_mb, self.plugin._yielded = memory, current
             yield current
