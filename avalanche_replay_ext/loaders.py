@@ -48,7 +48,8 @@ class DualMinibatchLoader:
         ``pin_memory``, ``collate_fn``, ...); ``drop_last`` applies to the current data only.
         The collate function defaults to ``current_data``'s own ``collate_fn``; each step's
         current and memory samples are fetched and collated together, then split (so the
-        collated minibatch must be a sequence of batch-first tensors, as Avalanche's is).
+        collated minibatch must be a sequence of batch-first tensors, as Avalanche's is), or
+        collated apart when memory samples have another number of fields.
     """
 
     def __init__(

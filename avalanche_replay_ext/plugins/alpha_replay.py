@@ -131,13 +131,12 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
         if self._memory_mb is None:
             return
         current, joint = strategy.mbatch, self._loader.joint
-        parts = (current[0], current[1], current[-1])
         if joint is not None and len(current) == len(self._yielded) and all(map(operator.is_, current, self._yielded)):
             strategy.mbatch = [joint[0], joint[1], joint[-1]]  # the loader's views, untouched: forward it whole
         else:  # moved to another device, replaced or collated apart: concatenate
             memory = [v.to(strategy.device, non_blocking=True) for v in self._memory_mb]
-            memory = (memory[0], memory[1], memory[-1])
-            strategy.mbatch = [torch.cat([c, m]) for c, m in zip(parts, memory, strict=True)]
+            pairs = zip((current[0], current[1], current[-1]), (memory[0], memory[1], memory[-1]), strict=True)
+            strategy.mbatch = [torch.cat(pair) for pair in pairs]
         self._current_mb = current
 
     def after_forward(self, strategy: SupervisedTemplate, **kwargs) -> None:
