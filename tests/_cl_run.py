@@ -48,13 +48,16 @@ def build(method: str):
     return GDumb(model=model, optimizer=optimizer, mem_size=100, train_epochs=3, gdumb_kwargs={"seed": 0}, **common)
 
 
+def listing(data) -> list[list]:
+    """A dataset's samples in order, as (class, pixel digest)."""
+    return [[int(y), digest(x)] for x, y, *_ in (data[i] for i in range(len(data)))]
+
+
 def memory(strategy, method: str):
     if method == "alpha":
         plugin = next(p for p in strategy.plugins if isinstance(p, AlphaReplayPlugin))
-        data = plugin.storage_policy.buffer
-    else:
-        data = strategy.gdumb_plugin.memory
-    return [[int(y), digest(x)] for x, y, *_ in (data[i] for i in range(len(data)))]
+        return listing(plugin.storage_policy.buffer)
+    return listing(strategy.gdumb_plugin.memory)
 
 
 def main() -> None:

@@ -10,13 +10,13 @@ digest of the model parameters; then the final accuracy and the number of iterat
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import warnings
 from pathlib import Path
 
 import torch
+from _cl_run import digest, listing  # this folder is on sys.path: the script runs from it
 from avalanche.distributed import DistributedHelper
 from avalanche.evaluation.metrics import accuracy_metrics
 from avalanche.models import SimpleMLP
@@ -24,10 +24,6 @@ from avalanche.training import Naive
 from avalanche.training.plugins import EvaluationPlugin
 
 from avalanche_replay_ext import AlphaReplayPlugin, GDumbPlugin, SplitDigits
-
-
-def digest(t: torch.Tensor) -> str:
-    return hashlib.sha1(t.detach().contiguous().numpy().tobytes()).hexdigest()[:16]
 
 
 def main(out: Path, mode: str) -> None:
@@ -59,7 +55,7 @@ def main(out: Path, mode: str) -> None:
         params = torch.cat([p.flatten() for p in strategy.model.parameters()])
         result["experiences"].append(
             {
-                "buffer": [[int(y), digest(x)] for x, y, *_ in (data[i] for i in range(len(data)))],
+                "buffer": listing(data),
                 "n_seen": n_seen,
                 "model": digest(params),
                 "iterations": strategy.clock.train_iterations,
