@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
 import torch
 
 
@@ -38,7 +39,9 @@ def make_generator(seed: int | None) -> torch.Generator:
 
 def as_labels(name: str, values: object, length: int | None = None) -> torch.Tensor:
     """Convert class or task labels to a 1-D int64 CPU tensor, rejecting non-integer values."""
-    if not isinstance(values, torch.Tensor):
+    if isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind in "iu":  # fast path (a copy)
+        values = torch.from_numpy(values.astype(np.int64))
+    elif not isinstance(values, torch.Tensor):
         try:
             values = list(values)
         except TypeError:

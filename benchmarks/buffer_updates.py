@@ -1,13 +1,17 @@
 """Buffer update cost, ours vs Avalanche 0.6, on the same stream of 10-sample minibatches.
 
 1000 updates of 10 samples (random indices of the SplitMNISTIdx training experiences, or SplitDigits
-when no MNIST folder is set) into a 500-slot buffer. Per buffer: mean time per update, first vs
-last quarter of the stream (flatness), and the time to read all stored items once.
+when no MNIST folder is set) into a 500-slot buffer, offered as indices into the experience's
+dataset or as a distinct dataset per update (`dataset.subset(indices)`, the form online streams and
+Avalanche's buffers use). Per buffer: mean time per update, first vs last quarter of the stream
+(flatness), the time to build `buffer` afterwards, to read all stored items once and to iterate a
+DataLoader over them (best of 5 and 3), and the pickled size; each the best of 3 interleaved runs
+(1 with --quick).
 
 `--splitmnist` serves the same MNIST images the way Avalanche 0.6's `SplitMNIST` does: uint8
 images converted to float per item (its `TensorMNIST`), then its `Normalize` transform.
 
-    python benchmarks/buffer_updates.py               # ~1 min
+    python benchmarks/buffer_updates.py               # ~2 min
     python benchmarks/buffer_updates.py --splitmnist  # samples as SplitMNIST serves them
     python benchmarks/buffer_updates.py --quick       # 100 updates
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import time
 import warnings
 from types import SimpleNamespace
@@ -24,7 +29,7 @@ import torch
 from avalanche.benchmarks import nc_benchmark
 from avalanche.training.storage_policy import ClassBalancedBuffer, ParametricBuffer
 from avalanche.training.storage_policy import ReservoirSamplingBuffer as AvalancheReservoir
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import Normalize
 
 from avalanche_replay_ext import GreedyClassBalancedBuffer, ReservoirSamplingBuffer, SplitDigits, SplitMNISTIdx
@@ -67,51 +72,84 @@ def stream(n_updates: int, splitmnist: bool = False, batch: int = 10):
             yield exp.dataset, torch.randint(0, len(exp.dataset), (batch,), generator=gen)
 
 
-BUFFERS = {  # name -> (factory, update(buffer, dataset, indices))
-    "ours ReservoirSamplingBuffer": (
-        lambda: ReservoirSamplingBuffer(500, seed=0),
-        lambda b, d, i: b.update_from_dataset(d, i),
-    ),
-    "ours GreedyClassBalancedBuffer": (
-        lambda: GreedyClassBalancedBuffer(500, seed=0),
-        lambda b, d, i: b.update_from_dataset(d, i),
-    ),
-    "Avalanche ReservoirSamplingBuffer": (
-        lambda: AvalancheReservoir(500),
-        lambda b, d, i: b.update_from_dataset(d.subset(i.tolist())),
-    ),
-    "Avalanche ClassBalancedBuffer": (
-        lambda: ClassBalancedBuffer(500),
-        lambda b, d, i: b.update_from_dataset(d.subset(i.tolist())),
-    ),
-    "Avalanche ParametricBuffer(class)": (
+UPDATE = "update_from_dataset"
+BUFFERS = {  # name -> (factory, offered as, update method)
+    "ours Reservoir, indices": (lambda: ReservoirSamplingBuffer(500, seed=0), "indices", UPDATE),
+    "ours Reservoir, datasets": (lambda: ReservoirSamplingBuffer(500, seed=0), "datasets", UPDATE),
+    "ours GreedyClassBalanced, indices": (lambda: GreedyClassBalancedBuffer(500, seed=0), "indices", UPDATE),
+    "ours GreedyClassBalanced, datasets": (lambda: GreedyClassBalancedBuffer(500, seed=0), "datasets", UPDATE),
+    "Avalanche Reservoir, datasets": (lambda: AvalancheReservoir(500), "datasets", UPDATE),
+    "Avalanche ClassBalanced, datasets": (lambda: ClassBalancedBuffer(500), "datasets", UPDATE),
+    "Avalanche Parametric(class), datasets": (
         lambda: ParametricBuffer(500, groupby="class"),
-        lambda b, d, i: b.post_adapt(None, SimpleNamespace(dataset=d.subset(i.tolist()))),
+        "experiences",  # it takes whole experiences only
+        "post_adapt",
     ),
 }
 
 
-def measure(name: str, updates: list) -> dict:
-    make, update = BUFFERS[name]
-    buf = make()
-    times = []
-    for dataset, idx in updates:
-        start = time.perf_counter()
-        update(buf, dataset, idx)
-        times.append(time.perf_counter() - start)
+def offers(updates: list, form: str) -> list[tuple]:
+    """The stream's (dataset, indices) minibatches as the arguments of one update each, built
+    before timing: indices into the experience's dataset, or a distinct dataset per minibatch."""
+    if form == "indices":
+        return [(d, i) for d, i in updates]
+    subsets = [d.subset(i.tolist()) for d, i in updates]
+    return [(None, SimpleNamespace(dataset=d)) for d in subsets] if form == "experiences" else [(d,) for d in subsets]
+
+
+def timed(fn) -> tuple[float, object]:
     start = time.perf_counter()
-    data = buf.buffer
-    for i in range(len(data)):
-        data[i]
-    read = time.perf_counter() - start
+    out = fn()
+    return 1e3 * (time.perf_counter() - start), out
+
+
+def measure(name: str, updates: list) -> dict:
+    make, form, method = BUFFERS[name]
+    buf = make()
+    update = getattr(buf, method)
+    times = [timed(lambda args=args: update(*args))[0] for args in offers(updates, form)]
+    view_ms, data = timed(lambda: buf.buffer)
+    read_ms = min(timed(lambda: [data[i] for i in range(len(data))])[0] for _ in range(5))
+    loader = DataLoader(data, batch_size=32, collate_fn=data.collate_fn)
+    loader_ms = min(timed(lambda: list(loader))[0] for _ in range(3))
     q = len(times) // 4
     return {
-        "ms": 1e3 * sum(times) / len(times),
+        "ms": sum(times) / len(times),
         "first": sum(times[:q]) / q,
         "last": sum(times[-q:]) / q,
-        "read_ms": 1e3 * read,
+        "view_ms": view_ms,
+        "read_ms": read_ms,
+        "loader_ms": loader_ms,
+        "pickle_kb": len(pickle.dumps(buf)) / 1024,
         "size": len(data),
     }
+
+
+def report(results: dict, served: str, n: int) -> None:
+    print(f"{n} updates of 10 samples ({served}) into a 500-slot buffer, each offered as indices into its")
+    print("experience's dataset or as a distinct dataset (`dataset.subset(indices)`, as online streams give them)")
+    head = ["ms/update", "last/first", "view (ms)", "read all (ms)", "DataLoader (ms)", "pickle (KB)", "size"]
+    print(f"{'buffer, offered as':<40}" + "".join(f"{h:>16}" for h in head))
+    for name, r in results.items():
+        row = [f"{r['ms']:.3f}", f"{r['last'] / r['first']:.2f}", f"{r['view_ms']:.2f}", f"{r['read_ms']:.1f}"]
+        row += [f"{r['loader_ms']:.1f}", f"{r['pickle_kb']:.0f}", f"{r['size']}"]
+        print(f"{name:<40}" + "".join(f"{v:>16}" for v in row))
+    print("ours, distinct datasets / indices (goal <= 1.5x):")
+    for ours in ("ours Reservoir", "ours GreedyClassBalanced"):
+        d, i = results[f"{ours}, datasets"], results[f"{ours}, indices"]
+        print(
+            f"  {ours}: update {d['ms'] / i['ms']:.2f}x, view {d['view_ms'] / i['view_ms']:.2f}x, "
+            f"read {d['read_ms'] / i['read_ms']:.2f}x, pickle {d['pickle_kb'] / i['pickle_kb']:.2f}x"
+        )
+    print("Avalanche / ours, both fed distinct datasets (higher: ours faster):")
+    greedy = "GreedyClassBalanced"
+    for ours, theirs in [("Reservoir", "Reservoir"), (greedy, "ClassBalanced"), (greedy, "Parametric(class)")]:
+        o, t = results[f"ours {ours}, datasets"], results[f"Avalanche {theirs}, datasets"]
+        with_view = (n * t["ms"] + t["view_ms"]) / (n * o["ms"] + o["view_ms"])
+        print(
+            f"  Avalanche {theirs} / ours {ours}: update {t['ms'] / o['ms']:.1f}x, updates + view {with_view:.1f}x, "
+            f"read {t['read_ms'] / o['read_ms']:.1f}x, DataLoader {t['loader_ms'] / o['loader_ms']:.1f}x"
+        )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -122,23 +160,9 @@ def main(argv: list[str] | None = None) -> dict:
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
     updates = list(stream(100 if args.quick else 1000, args.splitmnist))
-    results = {name: measure(name, updates) for name in BUFFERS}
-    served = "as SplitMNIST serves them" if args.splitmnist else "as tensors"
-    print(f"{len(updates)} updates of 10 samples ({served}) into a 500-slot buffer")
-    print(f"{'buffer':<36}{'ms/update':>10}{'last/first quarter':>20}{'read all (ms)':>15}{'size':>6}")
-    for name, r in results.items():
-        print(f"{name:<36}{r['ms']:>10.3f}{r['last'] / r['first']:>20.2f}{r['read_ms']:>15.1f}{r['size']:>6}")
-    print("ratios, Avalanche / ours (higher: ours faster):")
-    pairs = [
-        ("ours ReservoirSamplingBuffer", "Avalanche ReservoirSamplingBuffer"),
-        ("ours GreedyClassBalancedBuffer", "Avalanche ClassBalancedBuffer"),
-        ("ours GreedyClassBalancedBuffer", "Avalanche ParametricBuffer(class)"),
-    ]
-    for ours, theirs in pairs:
-        print(
-            f"  {theirs} / {ours}: update {results[theirs]['ms'] / results[ours]['ms']:.1f}x, "
-            f"read {results[theirs]['read_ms'] / results[ours]['read_ms']:.1f}x"
-        )
+    runs = [{name: measure(name, updates) for name in BUFFERS} for _ in range(1 if args.quick else 3)]
+    results = {name: {k: min(run[name][k] for run in runs) for k in runs[0][name]} for name in BUFFERS}
+    report(results, "as SplitMNIST serves them" if args.splitmnist else "as tensors", len(updates))
     return results
 
 

@@ -14,14 +14,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import buffer_scaling  # noqa: E402
 import buffer_updates  # noqa: E402
 import experience_replay  # noqa: E402
 import gdumb_accuracy  # noqa: E402
 import gdumb_samplers  # noqa: E402
 import memory  # noqa: E402
 import online_throughput  # noqa: E402
+import stock_online  # noqa: E402
 
-SCRIPTS = [buffer_updates, online_throughput, experience_replay, memory, gdumb_samplers, gdumb_accuracy]
+SCRIPTS = [
+    buffer_updates,
+    buffer_scaling,
+    stock_online,
+    online_throughput,
+    experience_replay,
+    memory,
+    gdumb_samplers,
+    gdumb_accuracy,
+]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,13 +15,24 @@ def test_benchmarks_run_quick_and_print_numbers(mnist_dir):
     proc = subprocess.run([sys.executable, str(RUN), "--quick"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
-    scripts = ("buffer_updates", "online_throughput", "experience_replay", "memory", "gdumb_samplers", "gdumb_accuracy")
-    for script in scripts:
+    scripts = ("buffer_updates", "buffer_scaling", "stock_online", "online_throughput", "experience_replay", "memory")
+    for script in (*scripts, "gdumb_samplers", "gdumb_accuracy"):
         assert f"== {script} --quick" in out
-    assert re.search(r"ReservoirSamplingBuffer / ours ReservoirSamplingBuffer: update \d+\.\dx", out)
-    ratio = r"\d+\.\d\dx samples/s, accuracy 0\.\d{3} vs 0\.\d{3}"
-    assert re.search(r"ratio ours / Avalanche ReplayPlugin\(ClassBalancedBuffer\), online stream: " + ratio, out)
-    assert re.search(r"ratio ours / Avalanche ReplayPlugin\(1000\): " + ratio, out)
+    assert re.search(r"ours Reservoir: update \d+\.\d\dx, view \d+\.\d\dx, read \d+\.\d\dx, pickle \d+\.\d\dx", out)
+    assert re.search(r"Avalanche Reservoir / ours Reservoir: update \d+\.\dx, updates \+ view \d+\.\dx", out)
+    assert re.search(r"in a 10,000-slot buffer: \d+ rows allocated, state_dict \d+ KB", out)
+    assert re.search(r"1000 -> 500 \s+\d+\.\d\s+\d+\.\d\s+\d+\.\dx", out)
+    ratio = r"\d+\.\d\dx samples/s \(per seed \d+\.\d\d\), accuracy 0\.\d{3} vs 0\.\d{3}\n  ceiling .*: \d+\.\d\dx"
+    for ours, theirs in [
+        ("ReplayPlugin(ours ReservoirSamplingBuffer)", "ReplayPlugin(Avalanche ReservoirSamplingBuffer)"),
+        ("ReplayPlugin(ours GreedyClassBalancedBuffer)", "ReplayPlugin(Avalanche ClassBalancedBuffer)"),
+        (
+            'ours AlphaReplayPlugin(update_every="iteration")',
+            "Avalanche ReplayPlugin(ClassBalancedBuffer), online stream",
+        ),
+        ("ours AlphaReplayPlugin(1000, alpha=1)", "Avalanche ReplayPlugin(1000)"),
+    ]:
+        assert re.search(re.escape(f"ratio {ours} / {theirs}: ") + ratio, out), (ours, theirs)
     assert re.search(r"ours AlphaReplayPlugin\(5000\)\s+\d+\s+\d+\s+\d+", out)
     assert re.search(r"ParametricBuffer: 0\.\d{3}", out)
     assert re.search(r"500\s+400\s+0\.\d{3} \+- 0\.\d{3}\s+0\.\d{3}", out)
@@ -34,5 +45,5 @@ def test_buffer_updates_serves_samples_as_splitmnist(mnist_dir):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "100 updates of 10 samples (as SplitMNIST serves them)" in proc.stdout
-    ratios = r"ParametricBuffer\(class\) / ours GreedyClassBalancedBuffer: update \d+\.\dx, read \d+\.\dx"
+    ratios = r"Avalanche Parametric\(class\) / ours GreedyClassBalanced: update \d+\.\dx, .* read \d+\.\dx"
     assert re.search(ratios, proc.stdout)

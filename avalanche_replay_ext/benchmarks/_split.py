@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import torch
 from avalanche.benchmarks import NCScenario, nc_benchmark
-from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset
 from sklearn.model_selection import train_test_split
 
+from .._avalanche_compat import tensor_classification_dataset
 from .._checks import check_size
 
 
@@ -44,7 +44,7 @@ def class_incremental(
     train_idx, test_idx = torch.as_tensor(np.sort(train_idx)), torch.as_tensor(np.sort(test_idx))
 
     def dataset(idx: torch.Tensor):
-        return _make_taskaware_tensor_classification_dataset(images[idx], labels[idx])
+        return tensor_classification_dataset(images[idx], labels[idx])
 
     return nc_benchmark(
         dataset(train_idx),

@@ -16,7 +16,7 @@ from ._slots import SlotStore
 class SlotBuffer(ExemplarsBuffer):
     """Base of the buffers: subclasses only decide, in :meth:`_offer`, which offered samples
     enter and which slots they take. Dataset samples are kept by reference; tensor minibatches
-    are copied into preallocated rows. Every check runs before any change, so a failing call
+    are copied into rows that grow with the samples held. Every check runs before any change, so a failing call
     leaves the buffer as it was.
 
     :param max_size: number of slots, a positive int.
@@ -56,16 +56,16 @@ class SlotBuffer(ExemplarsBuffer):
         Passing the indices of each current minibatch gives a per-minibatch (online) update that
         copies nothing.
         """
-        sid, targets, _ = self._slots.labels_of(new_data)
-        n = len(targets)
+        offer = self._slots.resolve(new_data)
+        n = len(offer.targets)
         if indices is None:
             indices = np.arange(n)
         else:
             indices = as_labels("indices", indices).numpy()
             if len(indices) and (indices.min() < 0 or indices.max() >= n):
                 raise IndexError(f"indices must lie in [0, {n}) for this dataset")
-        entering, slots = self._offer(targets[indices])
-        self._slots.write_refs(slots, sid, indices[entering])
+        entering, slots = self._offer(offer.targets[indices])
+        self._slots.write_refs(slots, offer, indices[entering])
 
     def update_from_batch(self, x: torch.Tensor, y: Any, t: Any = None) -> None:
         """Offer a tensor minibatch ``(x, y, t)``; entering samples are copied (detached, CPU).
@@ -79,9 +79,10 @@ class SlotBuffer(ExemplarsBuffer):
         y = as_labels("y", y, len(x)).numpy()
         t = torch.as_tensor(0 if t is None else t)
         t = as_labels("t", t.expand(len(x)) if t.dim() == 0 else t, len(x)).numpy()
-        self._slots.check_rows(x)
+        self._slots.rows.check(x)
+        x = x.detach().to("cpu")  # before any change: a tensor that cannot be copied raises here
         entering, slots = self._offer(y)
-        self._slots.write_rows(slots, x.detach()[torch.from_numpy(entering)].to("cpu"), y[entering], t[entering])
+        self._slots.write_rows(slots, x[torch.from_numpy(entering)], y[entering], t[entering])
 
     def _offer(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Count the offered samples (class labels ``targets``) as seen; return the positions

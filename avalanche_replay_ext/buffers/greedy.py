@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -37,7 +36,7 @@ class GreedyClassBalancedBuffer(SlotBuffer):
     def __init__(self, max_size: int, seed: int | None = None) -> None:
         super().__init__(max_size, seed)
         self.seen_classes: dict[int, None] = {}  # insertion-ordered set
-        self._groups: tuple[int, dict[int, SimpleNamespace]] | None = None  # (slots version, groups)
+        self._groups: tuple[int, dict[int, _ClassGroup]] | None = None  # (slots version, groups)
         self._view: tuple[int, AvalancheDataset] | None = None  # (slots version, class-ordered view)
 
     def _offer(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -70,17 +69,28 @@ class GreedyClassBalancedBuffer(SlotBuffer):
         return np.array(list(taken.values()), dtype=np.int64), np.array(list(taken), dtype=np.int64)
 
     # ---- per-class groups ----------------------------------------------------------------
+    def _class_order(self) -> tuple[list[int], np.ndarray, np.ndarray]:
+        """Seen classes (in the order first seen), stored samples per class, and the occupied
+        slots grouped by class in that order (slot order within a class)."""
+        classes = list(self.seen_classes)
+        targets = self._slots.targets[: self._slots.size]
+        stored, inverse = np.unique(targets, return_inverse=True)
+        slot_rank = _ranks(classes, stored)[inverse.reshape(-1)]
+        counts = np.bincount(slot_rank, minlength=len(classes))
+        return classes, counts, np.argsort(slot_rank, kind="stable")
+
     @property
-    def buffer_groups(self) -> dict[int, SimpleNamespace]:
+    def buffer_groups(self) -> dict[int, _ClassGroup]:
         """One group per stored class, in the order first seen: ``buffer_groups[c].buffer`` is
-        the ``AvalancheDataset`` of class ``c``'s samples."""
+        the ``AvalancheDataset`` of class ``c``'s samples (built when first read)."""
         if self._groups is None or self._groups[0] != self._slots.version:
-            targets = self._slots.targets[: self._slots.size]
-            groups = {}
-            for c in self.seen_classes:
-                slots = np.flatnonzero(targets == c)
-                if len(slots):
-                    groups[c] = SimpleNamespace(buffer=self._slots.dataset(slots), max_size=len(slots))
+            classes, counts, order = self._class_order()
+            bounds = np.concatenate([[0], np.cumsum(counts)])
+            groups = {
+                c: _ClassGroup(self._slots, order[bounds[i] : bounds[i + 1]])
+                for i, c in enumerate(classes)
+                if counts[i]
+            }
             self._groups = (self._slots.version, groups)
         return self._groups[1]
 
@@ -93,12 +103,7 @@ class GreedyClassBalancedBuffer(SlotBuffer):
     def buffer(self) -> AvalancheDataset:
         """All stored samples, grouped by class in the order first seen."""
         if self._view is None or self._view[0] != self._slots.version:
-            targets = self._slots.targets[: self._slots.size]
-            order = [np.flatnonzero(targets == c) for c in self.seen_classes]
-            self._view = (
-                self._slots.version,
-                self._slots.dataset(np.concatenate(order)) if order else self._slots.dataset(),
-            )
+            self._view = (self._slots.version, self._slots.dataset(self._class_order()[2]))
         return self._view[1]
 
     @buffer.setter
@@ -107,25 +112,26 @@ class GreedyClassBalancedBuffer(SlotBuffer):
 
     def class_counts(self) -> dict[int, int]:
         """Number of stored samples per seen class (0 for classes evicted entirely)."""
-        targets = self._slots.targets[: self._slots.size]
-        return {c: int((targets == c).sum()) for c in self.seen_classes}
+        classes, counts, _ = self._class_order()
+        return dict(zip(classes, counts.tolist(), strict=True))
 
     # ---- size and state ------------------------------------------------------------------
     def resize(self, strategy: Any, new_size: int) -> None:
-        """Change ``max_size``. Shrinking evicts random samples of the largest class, one at a
-        time, until the rest fits; growing lets later samples fill the new slots."""
+        """Change ``max_size``. Shrinking evicts random samples of the largest class (the earliest
+        seen among ties), one at a time, until the rest fits; growing lets later samples fill the
+        new slots. The evictions are computed at once: O(size log size)."""
         new_size = check_size("new_size", new_size)
-        slot_class = self._slots.targets[: self._slots.size].tolist()
-        alive = list(range(len(slot_class)))
-        while len(alive) > new_size:
-            counts = {c: 0 for c in self.seen_classes}
-            for s in alive:
-                counts[slot_class[s]] += 1
-            largest = max(counts, key=counts.__getitem__)
-            members = [i for i, s in enumerate(alive) if slot_class[s] == largest]
-            u = float(torch.rand(1, generator=self.generator, dtype=torch.float64))
-            alive.pop(members[int(u * len(members))])
-        self._slots.keep(np.array(alive, dtype=np.int64), new_size)
+        size = self._slots.size
+        alive = np.arange(size)
+        if size > new_size:
+            classes, counts, order = self._class_order()
+            evict = counts - _level_down(counts, size - new_size)  # per class, in the order first seen
+            keys = torch.rand(size, generator=self.generator, dtype=torch.float64).numpy()
+            slot_rank = np.repeat(np.arange(len(classes)), counts)  # class rank of each slot of `order`
+            by_key = order[np.lexsort((keys[order], slot_rank))]  # grouped by class, smallest keys first
+            first = np.concatenate([[0], np.cumsum(counts)])[slot_rank]
+            alive = np.sort(by_key[np.arange(size) - first >= evict[slot_rank]])
+        self._slots.keep(alive, new_size)
         self.max_size = new_size
 
     def state_dict(self) -> dict[str, Any]:
@@ -138,3 +144,41 @@ class GreedyClassBalancedBuffer(SlotBuffer):
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_groups": None, "_view": None}
+
+
+class _ClassGroup:
+    """One class's share of a greedy buffer, as Avalanche's group buffers expose it."""
+
+    def __init__(self, slots: Any, members: np.ndarray) -> None:
+        self._slots, self._members, self._buffer = slots, members, None
+        self.max_size = len(members)
+
+    @property
+    def buffer(self) -> AvalancheDataset:
+        if self._buffer is None:
+            self._buffer = self._slots.dataset(self._members)
+        return self._buffer
+
+
+def _ranks(classes: list[int], stored: np.ndarray) -> np.ndarray:
+    """Position of each stored class in ``classes`` (the order first seen)."""
+    position = {c: i for i, c in enumerate(classes)}
+    return np.array([position[c] for c in stored.tolist()], dtype=np.int64)
+
+
+def _level_down(counts: np.ndarray, k: int) -> np.ndarray:
+    """Class counts after ``k`` evictions, each from the currently largest class (the earliest in
+    ``counts`` among ties), without running them one by one: every class above some level ``L``
+    comes down to ``L``, then the ``r`` earliest classes at ``L`` lose one more."""
+    low, high = 0, int(counts.max())  # the smallest L with sum(max(0, counts - L)) <= k
+    while low < high:
+        mid = (low + high) // 2
+        if np.maximum(counts - mid, 0).sum() <= k:
+            high = mid
+        else:
+            low = mid + 1
+    final = np.minimum(counts, low)
+    extra = k - int((counts - final).sum())
+    at_level = np.flatnonzero(final == low)[:extra]
+    final[at_level] -= 1
+    return final

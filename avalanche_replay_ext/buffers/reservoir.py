@@ -23,8 +23,9 @@ class ReservoirSamplingBuffer(SlotBuffer):
     O(max_size + batch), independent of how many updates came before it.
 
     Dataset samples are kept by reference (no copy; their transforms still apply); tensor
-    minibatches are copied into preallocated rows. ``buffer`` is an ``AvalancheDataset`` view,
-    rebuilt lazily after a change, usable as ``storage_policy`` of Avalanche's ``ReplayPlugin``.
+    minibatches are copied into rows that grow with the samples held. ``buffer`` is an
+    ``AvalancheDataset`` view, rebuilt lazily after a change, usable as ``storage_policy`` of
+    Avalanche's ``ReplayPlugin``.
 
     :param max_size: number of slots, a positive int.
     :param seed: seed of the buffer's own ``torch.Generator``; same seed and same stream give
@@ -70,8 +71,18 @@ class ReservoirSamplingBuffer(SlotBuffer):
         self._keys, self.max_size = keys, new_size
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "keys": torch.from_numpy(self._keys.copy())}
+        return {**super().state_dict(), "keys": torch.from_numpy(self._keys[: self._slots.size].copy())}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self._keys = state["keys"].numpy().copy()
+        self._keys = np.zeros(self.max_size)
+        self._keys[: len(state["keys"])] = state["keys"].numpy()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_keys": self._keys[: self._slots.size].copy()}  # pickles grow with the samples held
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        keys = state.pop("_keys")
+        self.__dict__.update(state)
+        self._keys = np.zeros(self.max_size)
+        self._keys[: len(keys)] = keys

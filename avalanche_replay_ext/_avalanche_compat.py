@@ -1,0 +1,234 @@
+"""Every use of Avalanche 0.6's private dataset internals, in one module.
+
+The buffers read Avalanche's flat-data trees directly (class labels with array indexing, the leaves
+and index list behind a subset) and build their views on those leaves, which makes updates and
+views cheap whatever dataset objects a stream is made of. Each function here falls back to the
+public API (slower, never wrong) when an attribute it relies on is missing, so a change inside
+Avalanche costs speed, not correctness. ``tests/test_avalanche_compat.py`` checks each assumption.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import avalanche.benchmarks.utils as _utils
+import avalanche.benchmarks.utils.flat_data as _flat_data
+import avalanche.benchmarks.utils.transform_groups as _transform_groups
+import numpy as np
+import torch
+from avalanche.benchmarks.utils import AvalancheDataset
+from avalanche.benchmarks.utils.classification_dataset import (
+    ClassificationDataset,
+    TaskAwareClassificationDataset,
+    TaskAwareSupervisedClassificationDataset,
+)
+from avalanche.benchmarks.utils.data_attribute import DataAttribute
+from avalanche.benchmarks.utils.utils import concat_datasets
+
+
+class _Missing:
+    """Stands for a private class this Avalanche lacks: nothing is an instance of it."""
+
+
+# private names, looked up so that a missing one disables its fast path instead of the import
+ConstantSequence = getattr(_flat_data, "ConstantSequence", _Missing)
+FlatData = getattr(_flat_data, "FlatData", _Missing)
+LazyIndices = getattr(_flat_data, "LazyIndices", _Missing)
+LazyRange = getattr(_flat_data, "LazyRange", _Missing)
+EmptyTransformGroups = getattr(_transform_groups, "EmptyTransformGroups", _Missing)
+DefaultTransformGroups = getattr(_transform_groups, "DefaultTransformGroups", _Missing)
+_flatdata_depth = getattr(_flat_data, "_flatdata_depth", None)
+_make_tensor_dataset = _utils._make_taskaware_tensor_classification_dataset
+
+LABEL_ATTRIBUTES = ("targets", "targets_task_labels")
+"""The data attributes a resolvable dataset may carry (the buffers keep both per slot)."""
+_VIEW_TYPES = (
+    AvalancheDataset,
+    ClassificationDataset,
+    TaskAwareClassificationDataset,
+    TaskAwareSupervisedClassificationDataset,
+)
+"""Dataset classes whose constructor the views may call with ``(flat_data, data_attributes, collate_fn)``."""
+
+
+# ---- labels ------------------------------------------------------------------------------------
+class LeafCache:
+    """Label arrays of the shared FlatData nodes under a dataset's attribute, kept for the few most
+    recent nodes: the subsets of one experience share them, so each subset's labels cost O(len)."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size, self._arrays = size, OrderedDict()
+
+    def get(self, node: Any, compute: Any) -> np.ndarray:
+        hit = self._arrays.get(id(node))
+        if hit is not None and hit[0] is node:
+            self._arrays.move_to_end(id(node))
+            return hit[1]
+        array = compute(node)
+        self._arrays[id(node)] = (node, array)  # the node is held, so its id is not reused
+        if len(self._arrays) > self.size:
+            self._arrays.popitem(last=False)
+        return array
+
+    def __getstate__(self) -> dict:
+        return {"size": self.size, "_arrays": OrderedDict()}
+
+
+def gather(values: Any, cache: LeafCache | None = None) -> Any:
+    """A data attribute's values as one integer array, read from its FlatData leaves with array
+    indexing instead of one Python call per element; anything else is returned unchanged (for
+    ``as_labels`` to convert or reject)."""
+    try:
+        return _gathered(values, cache, top=True)
+    except (TypeError, AttributeError):
+        return values
+
+
+def _gathered(seq: Any, cache: LeafCache | None, top: bool = False) -> np.ndarray:
+    if _is(seq, DataAttribute):
+        return _gathered(seq.data, cache, top)
+    if _is(seq, ConstantSequence):
+        return np.full(len(seq), seq[0]) if len(seq) else np.zeros(0, dtype=np.int64)
+    if _is(seq, FlatData):
+        if cache is not None and not top:
+            return cache.get(seq, lambda node: _flat_labels(node, None))
+        return _flat_labels(seq, cache)
+    if isinstance(seq, (list, tuple, np.ndarray, torch.Tensor)):
+        array = np.asarray(seq.cpu() if isinstance(seq, torch.Tensor) else seq)
+        if array.ndim != 1 or array.dtype.kind not in "iu":
+            raise TypeError("not a flat integer sequence")  # as_labels reports it properly
+        return array
+    raise TypeError(f"unknown sequence type {type(seq).__name__}")
+
+
+def _flat_labels(node: Any, cache: LeafCache | None) -> np.ndarray:
+    parts = [_gathered(d, cache) for d in node._datasets]
+    flat = parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return flat if node._indices is None else flat[index_array(node._indices)]
+
+
+def is_avalanche_dataset(obj: Any) -> bool:
+    """``isinstance(obj, AvalancheDataset)``, fast (see :func:`_is`)."""
+    return _is(obj, AvalancheDataset)
+
+
+def _is(obj: Any, cls: type) -> bool:
+    """``isinstance`` by the class's MRO: Avalanche's dataset classes derive from a runtime-checkable
+    ``Protocol``, whose ``isinstance`` costs microseconds per call."""
+    return cls in type(obj).__mro__
+
+
+def index_array(indices: Any) -> np.ndarray:
+    """Avalanche's index sequences (list, ``LazyIndices``, ``LazyRange``, range) as an int64 array."""
+    if isinstance(indices, (list, tuple, range, np.ndarray, torch.Tensor)):
+        return np.asarray(indices, dtype=np.int64).reshape(-1)
+    if _is(indices, LazyRange) and hasattr(indices, "_start"):
+        return np.arange(indices._start, indices._end, dtype=np.int64) + indices._offset
+    if _is(indices, LazyIndices) and hasattr(indices, "_to_eager"):
+        indices._to_eager()
+        return np.asarray(indices._eager_list, dtype=np.int64)
+    return np.fromiter(iter(indices), dtype=np.int64, count=len(indices))  # any other sequence, one by one
+
+
+# ---- sources: datasets that are index lists over the same leaves and transforms ------------------
+_FLAT_ATTRIBUTES = (
+    "_datasets",
+    "_indices",
+    "_can_flatten",
+    "_transform_groups",
+    "_frozen_transform_groups",
+    "_shallow_clone_dataset",
+)
+"""What the views rely on in a dataset's top ``_FlatDataWithTransform`` node."""
+
+
+def source_key(dataset: Any) -> tuple | None:
+    """What makes two datasets interchangeable up to their index list: class, flat-data children
+    (by identity), flattening flag, label attributes and collate function. ``None`` when the dataset
+    is not one this module can see through (the buffers then keep it as a source of its own)."""
+    flat = getattr(dataset, "_flat_data", None)
+    attributes = getattr(dataset, "_data_attributes", None)
+    if type(dataset) not in _VIEW_TYPES or attributes is None or not all(hasattr(flat, a) for a in _FLAT_ATTRIBUTES):
+        return None
+    labels = tuple((name, bool(a.use_in_getitem)) for name, a in attributes.items())
+    if not {name for name, _ in labels} <= set(LABEL_ATTRIBUTES):
+        return None
+    return type(dataset), tuple(map(id, flat._datasets)), flat._can_flatten, labels, id(dataset.collate_fn)
+
+
+def same_transforms(a: Any, b: Any) -> bool:
+    """Whether datasets ``a`` and ``b`` (of one :func:`source_key`) transform a sample alike: the
+    same transform groups and current group at their top flat node (the group their children use)."""
+    fa, fb = a._flat_data, b._flat_data
+    return _same_groups(fa._transform_groups, fb._transform_groups) and _same_groups(
+        fa._frozen_transform_groups, fb._frozen_transform_groups
+    )
+
+
+def _same_groups(a: Any, b: Any) -> bool:
+    if type(a) is not type(b) or a.current_group != b.current_group:
+        return False
+    if type(a) is EmptyTransformGroups:  # keys appear as groups are read
+        return all(v is None for v in a.transform_groups.values()) and all(
+            v is None for v in b.transform_groups.values()
+        )
+    if isinstance(a, DefaultTransformGroups):
+        return a.transform_groups.default_factory is b.transform_groups.default_factory and dict(
+            a.transform_groups
+        ) == dict(b.transform_groups)
+    return a.transform_groups == b.transform_groups
+
+
+def flat_indices(dataset: Any) -> np.ndarray:
+    """Position of each sample of ``dataset`` in the concatenation of its flat-data children."""
+    flat = dataset._flat_data
+    return np.arange(len(flat), dtype=np.int64) if flat._indices is None else index_array(flat._indices)
+
+
+def label_values(values: np.ndarray, constant: bool) -> Sequence[int]:
+    """Per-sample labels for a view's data attribute: Avalanche's ``ConstantSequence`` when
+    ``constant`` (all values equal: reads skip an index lookup, and it concatenates with Avalanche's
+    own single-task datasets as they do with each other), else a list."""
+    if constant and len(values) and ConstantSequence is not _Missing:
+        return ConstantSequence(int(values[0]), len(values))
+    return values.tolist()
+
+
+def source_view(rep: Any, positions: Sequence[int], labels: dict[str, Sequence[int]]) -> AvalancheDataset:
+    """The samples at ``positions`` (of :func:`flat_indices`) of any dataset of ``rep``'s source, as
+    one dataset of ``rep``'s class: ``rep``'s top flat node with another index list, so the view is
+    as deep as ``rep`` and each sample keeps ``rep``'s transforms. ``labels`` gives the values of
+    each of ``rep``'s label attributes (see :func:`label_values`)."""
+    flat = rep._flat_data._shallow_clone_dataset()
+    flat._indices = np.asarray(positions, dtype=np.int64).tolist()
+    attributes = [
+        DataAttribute(labels[name], name, use_in_getitem=a.use_in_getitem) for name, a in rep._data_attributes.items()
+    ]
+    return type(rep)([flat], data_attributes=attributes, collate_fn=rep.collate_fn)
+
+
+def relabel(dataset: AvalancheDataset, labels: dict[str, Sequence[int]]) -> AvalancheDataset:
+    """``dataset`` with its label attributes replaced by ``labels`` (public API)."""
+    for name in LABEL_ATTRIBUTES:
+        if hasattr(dataset, name):
+            use = getattr(dataset, name).use_in_getitem
+            dataset = dataset.update_data_attribute(name, DataAttribute(labels[name], name, use_in_getitem=use))
+    return dataset
+
+
+def concat(parts: list[AvalancheDataset]) -> AvalancheDataset:
+    """Concatenate views (Avalanche's public ``concat_datasets``; one part is returned as is)."""
+    return parts[0] if len(parts) == 1 else concat_datasets(parts)
+
+
+def tensor_classification_dataset(x: torch.Tensor, y: torch.Tensor, **kwargs: Any) -> AvalancheDataset:
+    """Avalanche's tensor classification dataset (``targets`` from ``y``, task labels 0 unless
+    ``task_labels=`` is given; other keyword arguments as Avalanche's)."""
+    return _make_tensor_dataset(x, y, **kwargs)
+
+
+def depth(dataset: AvalancheDataset) -> int:
+    """Depth of a dataset's flat-data tree (Avalanche's debugging helper)."""
+    return _flatdata_depth(dataset._flat_data)

@@ -1,0 +1,122 @@
+"""The datasets a buffer's slots point into, each offered dataset resolved to a shared source."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+from avalanche.benchmarks.utils import AvalancheDataset
+
+from .. import _avalanche_compat as compat
+from .._checks import as_labels
+
+
+class Offered(NamedTuple):
+    """A dataset resolved to a source: its samples are ``positions`` of source ``sid``."""
+
+    sid: int
+    positions: np.ndarray
+    targets: np.ndarray
+    tasks: np.ndarray
+
+
+class SourceTable:
+    """Source id -> the dataset slots of that source point into.
+
+    Datasets that differ only in their index list over the same Avalanche flat-data children and
+    transforms (the subsets of one experience, ``split_online_stream``'s mini-experiences, an
+    experience and its ``.train()`` copy) resolve to one source, a slot holding the sample's position
+    in the source; so however many such datasets a stream offers, the buffer references a few
+    sources. Any other dataset is a source of its own, a slot holding the sample's index in it.
+    """
+
+    def __init__(self) -> None:
+        self.datasets: dict[int, AvalancheDataset] = {}  # sid -> representative dataset
+        self.resolved: dict[int, bool] = {}  # sid -> positions are flat-data positions (else indices)
+        self._by_key: dict[tuple, list[int]] = {}
+        self._recent: OrderedDict[int, tuple[Any, Offered]] = OrderedDict()  # id(dataset) -> offer
+        self._labels = compat.LeafCache()
+        self._next = 0
+
+    def __len__(self) -> int:
+        return len(self.datasets)
+
+    def resolve(self, dataset: Any) -> Offered:
+        """The source of ``dataset`` (registered if new) and its samples' positions and labels.
+        Raises before registering anything if ``dataset`` has no usable class labels."""
+        hit = self._recent.get(id(dataset))
+        if hit is not None and hit[0] is dataset and hit[1].sid in self.datasets:
+            self._recent.move_to_end(id(dataset))
+            return hit[1]
+        targets, tasks = self._labels_of(dataset)
+        key = compat.source_key(dataset)
+        if key is None:  # opaque: a source of its own, positions are its indices
+            sid, positions = self._find_or_add(("dataset", id(dataset)), dataset, False), np.arange(len(dataset))
+        else:
+            sid, positions = self._find_or_add(key, dataset, True), compat.flat_indices(dataset)
+        offer = Offered(sid, positions, targets, tasks)
+        self._recent[id(dataset)] = (dataset, offer)
+        if len(self._recent) > 4:
+            self._recent.popitem(last=False)
+        return offer
+
+    def _labels_of(self, dataset: Any) -> tuple[np.ndarray, np.ndarray]:
+        targets = getattr(dataset, "targets", None) if compat.is_avalanche_dataset(dataset) else None
+        if targets is None:
+            raise TypeError(
+                "dataset must be an AvalancheDataset with class `targets` "
+                f"(e.g. `experience.dataset`), got {type(dataset).__name__} without them"
+            )
+        n, tasks = len(dataset), getattr(dataset, "targets_task_labels", None)
+        targets = self._label_array("dataset.targets", targets, n)
+        if tasks is None:
+            return targets, np.zeros(n, dtype=np.int64)
+        return targets, self._label_array("dataset.targets_task_labels", tasks, n)
+
+    def _label_array(self, name: str, values: Any, n: int) -> np.ndarray:
+        array = compat.gather(values, self._labels)
+        if isinstance(array, np.ndarray) and array.shape == (n,) and array.dtype.kind in "iu":
+            return array.astype(np.int64)  # a copy: never a cached array itself
+        return as_labels(name, array, n).numpy()
+
+    def _find_or_add(self, key: tuple, dataset: Any, resolved: bool) -> int:
+        for sid in self._by_key.get(key, ()):
+            rep = self.datasets[sid]
+            if rep is dataset or (resolved and compat.same_transforms(rep, dataset)):
+                return sid
+        sid, self._next = self._next, self._next + 1
+        self.add(sid, dataset, resolved, key)
+        return sid
+
+    def add(self, sid: int, dataset: Any, resolved: bool, key: tuple | None = None) -> None:
+        """Register ``dataset`` as source ``sid`` (``resolved``: slots hold flat-data positions)."""
+        key = key or (resolved and compat.source_key(dataset)) or ("dataset", id(dataset))
+        self.datasets[sid], self.resolved[sid] = dataset, resolved
+        self._by_key.setdefault(key, []).append(sid)
+        self._next = max(self._next, sid + 1)
+
+    def retain(self, used: set[int]) -> None:
+        """Forget the sources not in ``used`` (no slot points into them any more)."""
+        for sid in [s for s in self.datasets if s not in used]:
+            del self.datasets[sid], self.resolved[sid]
+        self._by_key = {k: kept for k, sids in self._by_key.items() if (kept := [s for s in sids if s in used])}
+
+    def view(self, sid: int, positions: np.ndarray, labels: dict[str, Sequence[int]]) -> AvalancheDataset:
+        """The samples at ``positions`` of source ``sid``, with the given label attributes."""
+        dataset = self.datasets[sid]
+        if self.resolved[sid]:
+            return compat.source_view(dataset, positions, labels)
+        return compat.relabel(dataset.subset(positions.tolist()), labels)  # label attributes alike in every part
+
+    def state_dict(self, used: set[int]) -> dict[str, Any]:
+        return {"datasets": {s: self.datasets[s] for s in used}, "resolved": {s: self.resolved[s] for s in used}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.__init__()
+        for sid, dataset in state["datasets"].items():
+            self.add(sid, dataset, state["resolved"][sid])
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_recent": OrderedDict()}
