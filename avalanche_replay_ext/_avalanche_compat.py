@@ -187,13 +187,29 @@ def flat_indices(dataset: Any) -> np.ndarray:
     return np.arange(len(flat), dtype=np.int64) if flat._indices is None else index_array(flat._indices)
 
 
-def label_values(values: np.ndarray, constant: bool) -> Sequence[int]:
-    """Per-sample labels for a view's data attribute: Avalanche's ``ConstantSequence`` when
-    ``constant`` (all values equal: reads skip an index lookup, and it concatenates with Avalanche's
-    own single-task datasets as they do with each other), else a list."""
-    if constant and len(values) and ConstantSequence is not _Missing:
-        return ConstantSequence(int(values[0]), len(values))
-    return values.tolist()
+def task_values(values: np.ndarray) -> Any:
+    """Per-sample task labels for a view: one ``ConstantSequence`` per task, as Avalanche's own
+    datasets hold them (reads skip an index lookup), never a one-child ``FlatData``, which
+    Avalanche 0.6 cannot concatenate a ``ConstantSequence`` after."""
+    if not len(values) or ConstantSequence is _Missing or FlatData is _Missing:
+        return values.tolist()
+    tasks, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    if len(tasks) == 1:
+        return ConstantSequence(int(tasks[0]), len(values))
+    order = np.argsort(inverse, kind="stable")  # positions grouped by task
+    rank = np.empty(len(values), dtype=np.int64)
+    rank[order] = np.arange(len(values))
+    per_task = [ConstantSequence(int(t), int(c)) for t, c in zip(tasks, counts, strict=True)]
+    return FlatData(per_task, indices=rank.tolist())
+
+
+def label_attribute(dataset: Any, name: str) -> Any:
+    """A dataset's label attribute as its ``__getitem__`` sees it: from ``_data_attributes`` (a
+    plain ``AvalancheDataset`` keeps a stale instance attribute after ``update_data_attribute``)."""
+    attributes = getattr(dataset, "_data_attributes", None)
+    if isinstance(attributes, dict) and name in attributes:
+        return attributes[name]
+    return getattr(dataset, name, None)
 
 
 def source_view(rep: Any, positions: Sequence[int], labels: dict[str, Sequence[int]]) -> AvalancheDataset:

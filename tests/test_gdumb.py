@@ -229,8 +229,7 @@ def test_gdumb_on_avalanche_parametric_buffer(digits):
 
 def test_short_gdumb_run_on_split_digits():
     """SplitDigits, mem 200, SimpleMLP(64-100-10), SGD(0.05, momentum 0.9, wd 1e-6), batch 16,
-    16 passes, seed 0: measured stream accuracy 0.900 (Avalanche 0.6's GDumb, same settings:
-    0.928); asserted >= 0.85."""
+    16 passes, seed 0: GDumb learns every class from its memory alone."""
     bm = SplitDigits(5, seed=0)
     torch.manual_seed(0)
     model = SimpleMLP(num_classes=10, input_size=64, hidden_size=100, drop_rate=0.0)

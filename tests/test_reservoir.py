@@ -120,11 +120,8 @@ def test_post_adapt_and_update_agree(digits):
 
 
 def test_drop_in_storage_policy_of_avalanche_replay_plugin(digits):
-    """Naive + Avalanche's ReplayPlugin(storage_policy=ours) on SplitDigits.
-
-    Measured (seed 0, 3 epochs, mem 200): stream accuracy 0.678 with replay vs 0.197 for Naive;
-    the test asks for a margin of 0.3.
-    """
+    """Naive + Avalanche's ReplayPlugin(storage_policy=ours) on SplitDigits (seed 0, 3 epochs,
+    mem 200) beats Naive by a margin of 0.3."""
     buf = ReservoirSamplingBuffer(200, seed=0)
     replay = make_naive([ReplayPlugin(mem_size=200, storage_policy=buf)])
     naive = make_naive([])

@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 import torch
 from avalanche.benchmarks.scenarios.online import split_online_stream
+from avalanche.benchmarks.utils import AvalancheDataset
+from avalanche.benchmarks.utils.classification_dataset import ClassificationDataset
+from avalanche.benchmarks.utils.data_attribute import DataAttribute
+from avalanche.benchmarks.utils.utils import concat_datasets
 from scipy import stats
+from torch.utils.data import TensorDataset
 
 from avalanche_replay_ext import GreedyClassBalancedBuffer, ReservoirSamplingBuffer, SplitDigits
 from avalanche_replay_ext import _avalanche_compat as compat
@@ -161,3 +166,70 @@ def test_greedy_groups_and_counts_on_a_large_many_class_buffer():
     assert list(buf.buffer.targets)[: counts[int(y[0])]] == [int(y[0])] * counts[int(y[0])]
     buf.resize(None, 50_000)
     assert max(buf.class_counts().values()) - min(buf.class_counts().values()) <= 1
+
+
+def test_tensor_rows_do_not_change_the_view_of_dataset_samples():
+    """Tensor rows next to dataset samples: the view keeps the datasets' transform group and
+    class, also for a dataset without task labels."""
+    bm = SplitDigits(5, seed=0, train_transform=lambda x: x + 100, eval_transform=None)
+    exp = bm.train_stream[0].dataset.eval()
+    buf = ReservoirSamplingBuffer(10, seed=0)
+    buf.update_from_dataset(exp, [0])
+    buf.update_from_batch(torch.zeros(1, 1, 8, 8), torch.tensor([3]))
+    assert torch.equal(buf.buffer[0][0], exp[0][0]) and len(buf.buffer) == 2
+
+    x, y = torch.randn(6, 2), torch.arange(6)
+    plain = ClassificationDataset([TensorDataset(x, y)], data_attributes=[DataAttribute(y.tolist(), "targets")])
+    buf = ReservoirSamplingBuffer(10, seed=0)
+    buf.update_from_dataset(plain)
+    buf.update_from_batch(torch.ones(2, 2), torch.tensor([7, 8]))
+    assert sorted(buf.buffer.targets) == [0, 1, 2, 3, 4, 5, 7, 8]
+
+
+@pytest.mark.parametrize("cls", BUFFERS)
+@pytest.mark.parametrize("with_rows", [False, True])
+def test_multi_task_views_concatenate_with_avalanche_datasets(cls, with_rows):
+    """A view holding several task labels concatenates with an experience either way round."""
+    stream = SplitDigits(5, seed=0, return_task_id=True).train_stream
+    buf = cls(1000, seed=0)  # room for all: every task is held
+    buf.post_adapt(None, stream[0])
+    buf.post_adapt(None, stream[1])
+    if with_rows:
+        buf.update_from_batch(torch.zeros(2, 1, 8, 8), torch.tensor([0, 1]), 4)
+    assert set(buf.buffer.targets_task_labels) == ({0, 1, 4} if with_rows else {0, 1})
+    tasks = sorted([*buf.buffer.targets_task_labels, *[2] * len(stream[2].dataset)])
+    for joined in (concat_datasets([buf.buffer, stream[2].dataset]), concat_datasets([stream[2].dataset, buf.buffer])):
+        assert sorted(joined.targets_task_labels) == tasks
+        assert sorted(int(joined[i][2]) for i in range(len(joined))) == tasks
+
+
+def test_class_groups_are_snapshots(digits):
+    """Groups read before an update or a shrink, their datasets built only afterwards, hold the
+    samples their class had when the groups were read."""
+    e0, e1 = digits.train_stream[0].dataset, digits.train_stream[1].dataset
+    reference = GreedyClassBalancedBuffer(20, seed=0)
+    reference.update_from_dataset(e0)
+    expected = {c: contents_of(g.buffer) for c, g in reference.buffer_groups.items()}
+    buf = GreedyClassBalancedBuffer(20, seed=0)
+    buf.update_from_dataset(e0)
+    groups = buf.buffer_groups  # their datasets not built yet
+    buf.update_from_dataset(e1)
+    buf.resize(None, 3)
+    assert {c: contents_of(g.buffer) for c, g in groups.items()} == expected
+
+
+def contents_of(data) -> list[tuple]:
+    return [(round(data[i][0].sum().item(), 4), int(data[i][1])) for i in range(len(data))]
+
+
+def test_labels_are_read_as_the_dataset_serves_them():
+    """After `update_data_attribute` on a plain AvalancheDataset, the buffer stores the labels the
+    dataset's items carry (Avalanche leaves the old attribute on the instance)."""
+    x, y = torch.randn(5, 2), torch.arange(5)
+    task0 = DataAttribute([0] * 5, "targets_task_labels", use_in_getitem=True)
+    ds = AvalancheDataset([TensorDataset(x, y)], data_attributes=[DataAttribute(y.tolist(), "targets"), task0])
+    ds = ds.update_data_attribute("targets_task_labels", DataAttribute([7] * 5, "targets_task_labels", True))
+    assert ds[0][2] == 7
+    buf = ReservoirSamplingBuffer(10, seed=0)
+    buf.update_from_dataset(ds)
+    assert set(buf.buffer.targets_task_labels) == {7} and buf.buffer[0][2] == 7

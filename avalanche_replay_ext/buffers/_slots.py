@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -10,10 +10,41 @@ from avalanche.benchmarks.utils import AvalancheDataset
 
 from .. import _avalanche_compat as compat
 from ._rows import RowStore, rows_dataset
-from ._sources import Offered, SourceTable
+from ._sources import Offered, SourceTable, part_view
 
 ROWS = -1  # source id of a slot whose sample is a tensor row of the RowStore
 _FIELDS = ("source", "index", "targets", "tasks")  # slot-aligned int64 arrays
+
+
+class Selection(NamedTuple):
+    """Some slots' contents as they were when selected: their sources, positions and labels, and
+    each source's ``(dataset, positions are flat-data positions)``."""
+
+    source: np.ndarray
+    index: np.ndarray
+    targets: np.ndarray
+    tasks: np.ndarray
+    parts: dict[int, tuple[Any, bool]]
+
+
+def build_view(selection: Selection) -> AvalancheDataset:
+    """One part per source (an index list over its own data), concatenated, in slot order."""
+    parts, placed = [], []
+    for sid, (dataset, resolved) in selection.parts.items():
+        where = np.flatnonzero(selection.source == sid)
+        labels = {
+            "targets": selection.targets[where].tolist(),
+            "targets_task_labels": compat.task_values(selection.tasks[where]),
+        }
+        parts.append(part_view(dataset, resolved, selection.index[where], labels))
+        placed.append(where)
+    if not parts:  # empty, but still with `targets` and `targets_task_labels`
+        return rows_dataset(torch.zeros(0), torch.zeros(0, dtype=torch.long))
+    if len(parts) == 1:
+        return parts[0]
+    # slot order whatever the sources: a pickled buffer sees the datasets of a live stream as new
+    # sources, and must still list its samples as the original does
+    return compat.concat(parts).subset(np.argsort(np.concatenate(placed)).tolist())
 
 
 class SlotStore:
@@ -108,35 +139,19 @@ class SlotStore:
         """The samples of ``slots`` (default: all occupied, cached until the next write) as one
         Avalanche dataset with ``targets`` and ``targets_task_labels``."""
         if slots is not None:
-            return self._build_view(slots)
+            return build_view(self.select(slots))
         if self._view is None:
-            self._view = self._build_view(np.arange(self.size))
+            self._view = build_view(self.select(np.arange(self.size)))
         return self._view
 
-    def _build_view(self, slots: np.ndarray) -> AvalancheDataset:
-        """One part per source (an index list over its own data), concatenated, in ``slots`` order."""
-        source, index = self.source[slots], self.index[slots]
-        targets, tasks = self.targets[slots], self.tasks[slots]
-        parts, placed = [], []
-        single_task = bool(len(tasks)) and bool((tasks == tasks[0]).all())
-        for sid in np.unique(source).tolist():
-            where = np.flatnonzero(source == sid)
-            labels = {
-                "targets": targets[where].tolist(),
-                "targets_task_labels": compat.label_values(tasks[where], constant=single_task),
-            }
-            if sid == ROWS:
-                parts.append(compat.source_view(self.rows.dataset(), index[where], labels))
-            else:
-                parts.append(self.sources.view(sid, index[where], labels))
-            placed.append(where)
-        if not parts:  # empty, but still with `targets` and `targets_task_labels`
-            return rows_dataset(torch.zeros(0), torch.zeros(0, dtype=torch.long))
-        if len(parts) == 1:
-            return parts[0]
-        # the order of `slots` whatever the sources: a pickled buffer sees the datasets of a live
-        # stream as new sources, and must still list its samples as the original does
-        return compat.concat(parts).subset(np.argsort(np.concatenate(placed)).tolist())
+    def select(self, slots: np.ndarray) -> Selection:
+        """What ``slots`` hold now, enough to build their view later whatever changes meanwhile."""
+        source = self.source[slots]
+        sids = np.unique(source).tolist()
+        parts = {sid: self.sources.entry(sid) for sid in sids if sid != ROWS}
+        if ROWS in sids:
+            parts[ROWS] = (self.rows.dataset(), True)  # last: the view takes the first part's group
+        return Selection(source, self.index[slots], self.targets[slots], self.tasks[slots], parts)
 
     # ---- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

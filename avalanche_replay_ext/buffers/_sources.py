@@ -63,13 +63,13 @@ class SourceTable:
         return offer
 
     def _labels_of(self, dataset: Any) -> tuple[np.ndarray, np.ndarray]:
-        targets = getattr(dataset, "targets", None) if compat.is_avalanche_dataset(dataset) else None
+        targets = compat.label_attribute(dataset, "targets") if compat.is_avalanche_dataset(dataset) else None
         if targets is None:
             raise TypeError(
                 "dataset must be an AvalancheDataset with class `targets` "
                 f"(e.g. `experience.dataset`), got {type(dataset).__name__} without them"
             )
-        n, tasks = len(dataset), getattr(dataset, "targets_task_labels", None)
+        n, tasks = len(dataset), compat.label_attribute(dataset, "targets_task_labels")
         targets = self._label_array("dataset.targets", targets, n)
         if tasks is None:
             return targets, np.zeros(n, dtype=np.int64)
@@ -103,12 +103,9 @@ class SourceTable:
             del self.datasets[sid], self.resolved[sid]
         self._by_key = {k: kept for k, sids in self._by_key.items() if (kept := [s for s in sids if s in used])}
 
-    def view(self, sid: int, positions: np.ndarray, labels: dict[str, Sequence[int]]) -> AvalancheDataset:
-        """The samples at ``positions`` of source ``sid``, with the given label attributes."""
-        dataset = self.datasets[sid]
-        if self.resolved[sid]:
-            return compat.source_view(dataset, positions, labels)
-        return compat.relabel(dataset.subset(positions.tolist()), labels)  # label attributes alike in every part
+    def entry(self, sid: int) -> tuple[AvalancheDataset, bool]:
+        """Source ``sid``'s dataset, and whether slots hold flat-data positions in it (else indices)."""
+        return self.datasets[sid], self.resolved[sid]
 
     def state_dict(self, used: set[int]) -> dict[str, Any]:
         return {"datasets": {s: self.datasets[s] for s in used}, "resolved": {s: self.resolved[s] for s in used}}
@@ -120,3 +117,13 @@ class SourceTable:
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_recent": OrderedDict()}
+
+
+def part_view(
+    dataset: AvalancheDataset, resolved: bool, positions: np.ndarray, labels: dict[str, Sequence[int]]
+) -> AvalancheDataset:
+    """The samples at ``positions`` of a source (see :meth:`SourceTable.entry`), with the given
+    label attributes (the same kind of sequence in every part, so the parts concatenate)."""
+    if resolved:
+        return compat.source_view(dataset, positions, labels)
+    return compat.relabel(dataset.subset(positions.tolist()), labels)

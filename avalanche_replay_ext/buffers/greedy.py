@@ -10,6 +10,7 @@ from avalanche.benchmarks.utils import AvalancheDataset
 
 from .._checks import check_size
 from ._base import SlotBuffer
+from ._slots import Selection, build_view
 
 
 class GreedyClassBalancedBuffer(SlotBuffer):
@@ -87,7 +88,7 @@ class GreedyClassBalancedBuffer(SlotBuffer):
             classes, counts, order = self._class_order()
             bounds = np.concatenate([[0], np.cumsum(counts)])
             groups = {
-                c: _ClassGroup(self._slots, order[bounds[i] : bounds[i + 1]])
+                c: _ClassGroup(self._slots.select(order[bounds[i] : bounds[i + 1]]))
                 for i, c in enumerate(classes)
                 if counts[i]
             }
@@ -147,16 +148,17 @@ class GreedyClassBalancedBuffer(SlotBuffer):
 
 
 class _ClassGroup:
-    """One class's share of a greedy buffer, as Avalanche's group buffers expose it."""
+    """One class's share of a greedy buffer, as Avalanche's group buffers expose it: a snapshot of
+    the class's samples when ``buffer_groups`` was read, whose dataset is built when first read."""
 
-    def __init__(self, slots: Any, members: np.ndarray) -> None:
-        self._slots, self._members, self._buffer = slots, members, None
-        self.max_size = len(members)
+    def __init__(self, selection: Selection) -> None:
+        self._selection, self._buffer = selection, None
+        self.max_size = len(selection.source)
 
     @property
     def buffer(self) -> AvalancheDataset:
         if self._buffer is None:
-            self._buffer = self._slots.dataset(self._members)
+            self._buffer = build_view(self._selection)
         return self._buffer
 
 
