@@ -44,6 +44,7 @@ _make_tensor_dataset = _utils._make_taskaware_tensor_classification_dataset
 
 LABEL_ATTRIBUTES = ("targets", "targets_task_labels")
 """The data attributes a resolvable dataset may carry (the buffers keep both per slot)."""
+_LABELS = frozenset(LABEL_ATTRIBUTES)
 _VIEW_TYPES = (
     AvalancheDataset,
     ClassificationDataset,
@@ -79,7 +80,8 @@ class LeafCache:
 def gather(values: Any, cache: LeafCache | None = None) -> Any:
     """A data attribute's values as one integer array, read from its FlatData leaves with array
     indexing instead of one Python call per element; anything else is returned unchanged (for
-    ``as_labels`` to convert or reject)."""
+    ``as_labels`` to convert or reject). The array may be the cache's or the dataset's own:
+    read it, never write to it."""
     try:
         return _gathered(values, cache, top=True)
     except (TypeError, AttributeError):
@@ -148,13 +150,13 @@ def source_key(dataset: Any) -> tuple | None:
     """What makes two datasets interchangeable up to their index list: class, flat-data children
     (by identity), flattening flag, label attributes and collate function. ``None`` when the dataset
     is not one this module can see through (the buffers then keep it as a source of its own)."""
-    flat = getattr(dataset, "_flat_data", None)
-    attributes = getattr(dataset, "_data_attributes", None)
-    if type(dataset) not in _VIEW_TYPES or attributes is None or not all(hasattr(flat, a) for a in _FLAT_ATTRIBUTES):
+    flat, attributes = getattr(dataset, "_flat_data", None), getattr(dataset, "_data_attributes", None)
+    if type(dataset) not in _VIEW_TYPES or not isinstance(attributes, dict) or not attributes.keys() <= _LABELS:
         return None
+    for name in _FLAT_ATTRIBUTES:
+        if not hasattr(flat, name):
+            return None
     labels = tuple((name, bool(a.use_in_getitem)) for name, a in attributes.items())
-    if not {name for name, _ in labels} <= set(LABEL_ATTRIBUTES):
-        return None
     return type(dataset), tuple(map(id, flat._datasets)), flat._can_flatten, labels, id(dataset.collate_fn)
 
 
@@ -171,14 +173,17 @@ def _same_groups(a: Any, b: Any) -> bool:
     if type(a) is not type(b) or a.current_group != b.current_group:
         return False
     if type(a) is EmptyTransformGroups:  # keys appear as groups are read
-        return all(v is None for v in a.transform_groups.values()) and all(
-            v is None for v in b.transform_groups.values()
-        )
+        return _all_none(a.transform_groups) and _all_none(b.transform_groups)
     if isinstance(a, DefaultTransformGroups):
         return a.transform_groups.default_factory is b.transform_groups.default_factory and dict(
             a.transform_groups
         ) == dict(b.transform_groups)
     return a.transform_groups == b.transform_groups
+
+
+def _all_none(groups: dict) -> bool:
+    values = list(groups.values())
+    return values.count(None) == len(values)
 
 
 def flat_indices(dataset: Any) -> np.ndarray:

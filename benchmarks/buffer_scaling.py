@@ -5,7 +5,7 @@ costs Avalanche's buffers do not have in this form; the reservoir is the yardsti
   `state_dict` and pickle sizes. Then 100,000 such slots filled by minibatches: time to rebuild
   `buffer` after one more minibatch, and the memory that rebuild allocates.
 - `GreedyClassBalancedBuffer.resize` halving 5k / 10k / 20k full slots (100 classes), beside the
-  reservoir's `resize` on the same sizes: the ratio must stay flat as the size doubles.
+  reservoir's `resize` on the same sizes (best of 3): the ratio must stay flat as the size doubles.
 - `buffer_groups` (and building every group's dataset) on a 100,000-slot, 1000-class greedy buffer.
 
     python benchmarks/buffer_scaling.py            # ~30 s
@@ -69,12 +69,19 @@ def full(cls, size: int, classes: int):
     return buf
 
 
+def halving_ms(cls, size: int) -> float:
+    """Best of 3: time to halve a full buffer of ``size`` slots (a fresh one each time)."""
+    times = []
+    for _ in range(3):
+        buf = full(cls, size, 100)
+        times.append(timed(lambda buf=buf: buf.resize(None, size // 2)))
+    return min(times)
+
+
 def resizes(sizes: list[int]) -> None:
     print("halving a full buffer (100 classes):   greedy (ms)   reservoir (ms)   greedy / reservoir")
     for size in sizes:
-        greedy, reservoir = full(GreedyClassBalancedBuffer, size, 100), full(ReservoirSamplingBuffer, size, 100)
-        g = timed(lambda greedy=greedy, size=size: greedy.resize(None, size // 2))
-        r = timed(lambda reservoir=reservoir, size=size: reservoir.resize(None, size // 2))
+        g, r = halving_ms(GreedyClassBalancedBuffer, size), halving_ms(ReservoirSamplingBuffer, size)
         print(f"  {size:>6} -> {size // 2:<6}{g:>28.1f}{r:>17.1f}{g / r:>21.1f}x")
 
 

@@ -3,8 +3,8 @@
 MNIST 8000/2000 (SplitMNISTIdx, $AVALANCHE_REPLAY_MNIST_DIR), 5 experiences, SimpleMLP, one epoch,
 batch 10: Avalanche's `ReplayPlugin(5000)` vs our `AlphaReplayPlugin(5000)`, and Naive as the
 no-buffer baseline. Each run is a fresh process; it reports its RSS after loading the data and its
-peak RSS (ru_maxrss) after training. The MNIST images take 31 MB (10,000 x 784 float32); a buffer
-that copied 5000 of them would add about 16 MB.
+peak RSS after training (VmHWM, which starts afresh in a new process). The MNIST images take 31 MB
+(10,000 x 784 float32); a buffer that copied 5000 of them would add about 16 MB.
 
     python benchmarks/memory.py            # ~25 s
     python benchmarks/memory.py --quick    # 2 experiences
@@ -26,6 +26,13 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
+def high_water_mb() -> float:
+    """Peak resident memory of this process since it started (``ru_maxrss`` would also count the
+    parent's memory at the fork)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+
+
 def child(method: str, quick: bool) -> None:
     from _replay import run, setup
     from avalanche.training.plugins import ReplayPlugin
@@ -41,7 +48,7 @@ def child(method: str, quick: bool) -> None:
     before = rss_mb()
     run(plugins, train, sum(len(e.dataset) for e in train), test, seed=0)
     buffer = plugins[0].storage_policy.buffer if plugins else []
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = high_water_mb()
     print(json.dumps({"before": before, "peak": peak, "buffer": len(buffer)}))
 
 

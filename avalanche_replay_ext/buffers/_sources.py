@@ -14,7 +14,8 @@ from .._checks import as_labels
 
 
 class Offered(NamedTuple):
-    """A dataset resolved to a source: its samples are ``positions`` of source ``sid``."""
+    """A dataset resolved to a source: its samples are ``positions`` of source ``sid``. The arrays
+    may be shared with the dataset or a cache: read them, never write to them."""
 
     sid: int
     positions: np.ndarray
@@ -57,9 +58,10 @@ class SourceTable:
         else:
             sid, positions = self._find_or_add(key, dataset, True), compat.flat_indices(dataset)
         offer = Offered(sid, positions, targets, tasks)
-        self._recent[id(dataset)] = (dataset, offer)
-        if len(self._recent) > 4:
-            self._recent.popitem(last=False)
+        if len(targets) >= 256:  # worth remembering: offered again by index, it costs nothing more
+            self._recent[id(dataset)] = (dataset, offer)
+            if len(self._recent) > 4:
+                self._recent.popitem(last=False)
         return offer
 
     def _labels_of(self, dataset: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -78,7 +80,7 @@ class SourceTable:
     def _label_array(self, name: str, values: Any, n: int) -> np.ndarray:
         array = compat.gather(values, self._labels)
         if isinstance(array, np.ndarray) and array.shape == (n,) and array.dtype.kind in "iu":
-            return array.astype(np.int64)  # a copy: never a cached array itself
+            return array.astype(np.int64, copy=False)  # read-only from here on (see compat.gather)
         return as_labels(name, array, n).numpy()
 
     def _find_or_add(self, key: tuple, dataset: Any, resolved: bool) -> int:
