@@ -11,7 +11,7 @@ DataLoader over them (best of 5 and 3), and the pickled size; each the best of 3
 `--splitmnist` serves the same MNIST images the way Avalanche 0.6's `SplitMNIST` does: uint8
 images converted to float per item (its `TensorMNIST`), then its `Normalize` transform.
 
-    python benchmarks/buffer_updates.py               # ~2 min
+    python benchmarks/buffer_updates.py               # ~30 s
     python benchmarks/buffer_updates.py --splitmnist  # samples as SplitMNIST serves them
     python benchmarks/buffer_updates.py --quick       # 100 updates
 """

@@ -6,7 +6,7 @@ of 10-sample experiences with `ReplayPlugin(1000, storage_policy=ClassBalancedBu
 `AlphaReplayPlugin(1000, alpha=1, update_every="iteration")` in one `train(exp)` per experience.
 Naive (no replay, one `train(exp)` per experience) is the ceiling any replay plugin can reach.
 
-    python benchmarks/online_throughput.py            # ~35 s
+    python benchmarks/online_throughput.py            # ~60 s
     python benchmarks/online_throughput.py --quick    # 2 experiences, 1 seed
 """
 

@@ -1,7 +1,7 @@
 """Every side-by-side benchmark against Avalanche 0.6, one after the other.
 
-    python benchmarks/run.py            # the full set: 332 s on 2 CPU cores, gdumb_accuracy.py 244 s of it
-    python benchmarks/run.py --quick    # every script in its quick mode (34 s): checks they run
+    python benchmarks/run.py            # the full set: 1055 s on 2 CPU cores, gdumb_accuracy.py 689 s of it
+    python benchmarks/run.py --quick    # every script in its quick mode (75 s): checks they run
 
 MNIST measures read $AVALANCHE_REPLAY_MNIST_DIR. Each script can also run alone; see benchmarks/README.md.
 """
