@@ -128,11 +128,17 @@ class SlotStore:
         self._changed()
 
     def _compact_rows(self) -> None:
-        live = self._live_rows()
-        state = self.rows.state_dict(live)
-        self.rows.load_state_dict(state)
-        self.index[: self.size][self.source[: self.size] == ROWS] = np.arange(len(live))
+        live, index = self._renumbered_rows()
+        self.rows.load_state_dict(self.rows.state_dict(live))
+        self.index[: self.size] = index
 
+    def _renumbered_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The tensor rows in use, in slot order, and the slots' indices with those rows numbered
+        0, 1, ... in that order (as a compacted row store holds them)."""
+        size, live = self.size, self._live_rows()
+        index = self.index[:size].copy()
+        index[self.source[:size] == ROWS] = np.arange(len(live))
+        return live, index
 
     # ---- reads ---------------------------------------------------------------------------
     def dataset(self, slots: np.ndarray | None = None) -> AvalancheDataset:
@@ -157,13 +163,11 @@ class SlotStore:
     def state_dict(self) -> dict[str, Any]:
         """Slot contents for exact resumption; holds the referenced datasets and the tensor rows
         in use, so it grows with what is stored, not with the capacity or the sources seen."""
-        size, live = self.size, self._live_rows()
-        index = self.index[:size].copy()
-        index[self.source[:size] == ROWS] = np.arange(len(live))  # rows saved in slot order
+        size, (live, index) = self.size, self._renumbered_rows()
         return {
             "capacity": self.capacity,
             "size": size,
-            **{name: torch.from_numpy(getattr(self, name)[:size].copy()) for name in _FIELDS},
+            **{name: torch.from_numpy(getattr(self, name)[:size].copy()) for name in ("source", "targets", "tasks")},
             "index": torch.from_numpy(index),
             "sources": self.sources.state_dict(set(np.unique(self.source[:size]).tolist()) - {ROWS}),
             "rows": self.rows.state_dict(live),
