@@ -17,25 +17,12 @@ from __future__ import annotations
 import argparse
 import io
 import pickle
-import resource
-import time
 import warnings
 
 import torch
+from _measure import rss_mb, timed
 
 from avalanche_replay_ext import GreedyClassBalancedBuffer, ReservoirSamplingBuffer
-
-
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return 1e3 * (time.perf_counter() - start)
-
-
-def rss_mb() -> float:
-    """Resident memory now (not the peak), from /proc."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
 def tensor_rows(slots: int, filled: int) -> None:
@@ -54,7 +41,7 @@ def tensor_rows(slots: int, filled: int) -> None:
     big.buffer  # noqa: B018 - the first view
     big.update_from_batch(sample.expand(10, 3, 32, 32).clone(), torch.arange(10))
     before = rss_mb()
-    ms = timed(lambda: big.buffer)
+    ms = timed(lambda: big.buffer)[0]
     print(
         f"{len(big.buffer):,} tensor samples held: rebuilding `buffer` after a 10-sample update takes {ms:.1f} ms "
         f"and adds {rss_mb() - before:.0f} MB of resident memory (the rows themselves: "
@@ -74,7 +61,7 @@ def halving_ms(cls, size: int) -> float:
     times = []
     for _ in range(3):
         buf = full(cls, size, 100)
-        times.append(timed(lambda buf=buf: buf.resize(None, size // 2)))
+        times.append(timed(lambda buf=buf: buf.resize(None, size // 2))[0])
     return min(times)
 
 
@@ -88,8 +75,8 @@ def resizes(sizes: list[int]) -> None:
 def groups(size: int, classes: int) -> None:
     buf = full(GreedyClassBalancedBuffer, size, classes)
     before = rss_mb()
-    ms = timed(lambda: buf.buffer_groups)
-    all_ms = timed(lambda: buf.buffer_datasets)
+    ms = timed(lambda: buf.buffer_groups)[0]
+    all_ms = timed(lambda: buf.buffer_datasets)[0]
     print(
         f"buffer_groups on {size:,} slots, {classes} classes: {ms:.0f} ms; every group's dataset built: "
         f"{all_ms:.0f} ms more; resident memory +{rss_mb() - before:.0f} MB"

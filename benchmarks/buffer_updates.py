@@ -22,11 +22,11 @@ import argparse
 import gc
 import os
 import pickle
-import time
 import warnings
 from types import SimpleNamespace
 
 import torch
+from _measure import timed
 from avalanche.benchmarks import nc_benchmark
 from avalanche.training.storage_policy import ClassBalancedBuffer, ParametricBuffer
 from avalanche.training.storage_policy import ReservoirSamplingBuffer as AvalancheReservoir
@@ -96,12 +96,6 @@ def offers(updates: list, form: str) -> list[tuple]:
         return list(updates)
     subsets = [d.subset(i.tolist()) for d, i in updates]
     return [(None, SimpleNamespace(dataset=d)) for d in subsets] if form == "experiences" else [(d,) for d in subsets]
-
-
-def timed(fn) -> tuple[float, object]:
-    start = time.perf_counter()
-    out = fn()
-    return 1e3 * (time.perf_counter() - start), out
 
 
 def measure(name: str, updates: list) -> dict:

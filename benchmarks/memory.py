@@ -14,16 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 
 METHODS = ("Avalanche Naive (no buffer)", "Avalanche ReplayPlugin(5000)", "ours AlphaReplayPlugin(5000)")
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
 def high_water_mb() -> float:
@@ -34,6 +28,7 @@ def high_water_mb() -> float:
 
 
 def child(method: str, quick: bool) -> None:
+    from _measure import rss_mb
     from _replay import run, setup
     from avalanche.training.plugins import ReplayPlugin
 
