@@ -221,7 +221,7 @@ def source_view(rep: Any, positions: Sequence[int], labels: dict[str, Sequence[i
     """The samples at ``positions`` (of :func:`flat_indices`) of any dataset of ``rep``'s source, as
     one dataset of ``rep``'s class: ``rep``'s top flat node with another index list, so the view is
     as deep as ``rep`` and each sample keeps ``rep``'s transforms. ``labels`` gives the values of
-    each of ``rep``'s label attributes (see :func:`label_values`)."""
+    each of ``rep``'s label attributes (task labels as :func:`task_values` gives them)."""
     flat = rep._flat_data._shallow_clone_dataset()
     flat._indices = np.asarray(positions, dtype=np.int64).tolist()
     attributes = [

@@ -16,8 +16,8 @@ from ._slots import SlotStore
 class SlotBuffer(ExemplarsBuffer):
     """Base of the buffers: subclasses only decide, in :meth:`_offer`, which offered samples
     enter and which slots they take. Dataset samples are kept by reference; tensor minibatches
-    are copied into rows that grow with the samples held. Every check runs before any change, so a failing call
-    leaves the buffer as it was.
+    are copied into rows that grow with the samples held. Every check runs before any change, so
+    a failing call leaves the buffer as it was.
 
     :param max_size: number of slots, a positive int.
     :param seed: seed of the buffer's own ``torch.Generator``; ``None`` draws it from the global

@@ -75,14 +75,18 @@ class ReservoirSamplingBuffer(SlotBuffer):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self._keys = np.zeros(self.max_size)
-        self._keys[: len(state["keys"])] = state["keys"].numpy()
+        self._keys = self._slot_keys(state["keys"].numpy())
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_keys": self._keys[: self._slots.size].copy()}  # pickles grow with the samples held
+        return {**self.__dict__, "_keys": self._keys[: self._slots.size].copy()}  # grows with the samples held
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         keys = state.pop("_keys")
         self.__dict__.update(state)
-        self._keys = np.zeros(self.max_size)
-        self._keys[: len(keys)] = keys
+        self._keys = self._slot_keys(keys)
+
+    def _slot_keys(self, held: np.ndarray) -> np.ndarray:
+        """The keys of the occupied slots, padded to one per slot (as state and pickles hold them)."""
+        keys = np.zeros(self.max_size)
+        keys[: len(held)] = held
+        return keys
