@@ -9,6 +9,8 @@ Avalanche costs speed, not correctness. ``tests/test_avalanche_compat.py`` check
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -41,6 +43,7 @@ EmptyTransformGroups = getattr(_transform_groups, "EmptyTransformGroups", _Missi
 DefaultTransformGroups = getattr(_transform_groups, "DefaultTransformGroups", _Missing)
 _flatdata_depth = getattr(_flat_data, "_flatdata_depth", None)
 _make_tensor_dataset = _utils._make_taskaware_tensor_classification_dataset
+_make_classification_dataset = _utils._make_taskaware_classification_dataset
 
 LABEL_ATTRIBUTES = ("targets", "targets_task_labels")
 """The data attributes a resolvable dataset may carry (the buffers keep both per slot)."""
@@ -146,10 +149,11 @@ _FLAT_ATTRIBUTES = (
 """What the views rely on in a dataset's top ``_FlatDataWithTransform`` node."""
 
 
-def source_key(dataset: Any) -> tuple | None:
+def source_key(dataset: Any, signatures: LeafCache | None = None) -> tuple | None:
     """What makes two datasets interchangeable up to their index list: class, flat-data children
-    (by identity), flattening flag, label attributes and collate function. ``None`` when the dataset
-    is not one this module can see through (the buffers then keep it as a source of its own)."""
+    (by :func:`node_signature`, through the ``signatures`` cache if given), flattening flag, label
+    attributes and collate function. ``None`` when the dataset is not one this module can see
+    through (the buffers then keep it as a source of its own)."""
     flat, attributes = getattr(dataset, "_flat_data", None), getattr(dataset, "_data_attributes", None)
     if type(dataset) not in _VIEW_TYPES or not isinstance(attributes, dict) or not attributes.keys() <= _LABELS:
         return None
@@ -157,7 +161,48 @@ def source_key(dataset: Any) -> tuple | None:
         if not hasattr(flat, name):
             return None
     labels = tuple((name, bool(a.use_in_getitem)) for name, a in attributes.items())
-    return type(dataset), tuple(map(id, flat._datasets)), flat._can_flatten, labels, id(dataset.collate_fn)
+    sign = node_signature if signatures is None else functools.partial(signatures.get, compute=node_signature)
+    children = tuple(sign(c) for c in flat._datasets)
+    return type(dataset), children, flat._can_flatten, labels, id(dataset.collate_fn)
+
+
+def node_signature(node: Any) -> Any:
+    """A flat-data child's shape, as far as what it serves goes: leaf datasets by identity;
+    flat-data nodes by class, flattening flag, children, a digest of their index list, and their
+    current groups (transforms are compared by :func:`equivalent_children`). So the same leaves
+    rebuilt into a second tree (a benchmark built again after a resume) give the same signature."""
+    if not _is(node, FlatData) or not all(hasattr(node, a) for a in ("_datasets", "_indices", "_can_flatten")):
+        return id(node)
+    indices = None
+    if node._indices is not None:
+        indices = hashlib.blake2b(index_array(node._indices).tobytes(), digest_size=16).digest()
+    groups = tuple(getattr(getattr(node, g, None), "current_group", None) for g in _GROUPS)
+    children = tuple(node_signature(c) for c in node._datasets)
+    return type(node).__qualname__, node._can_flatten, indices, groups, children
+
+
+_GROUPS = ("_transform_groups", "_frozen_transform_groups")
+
+
+def equivalent_children(a: Any, b: Any) -> bool:
+    """Whether datasets ``a`` and ``b`` (of one :func:`source_key`) have the same flat-data
+    children, or children that serve the same samples alike: the same leaves, and equal
+    transforms at every node."""
+    return all(_same_node(x, y) for x, y in zip(a._flat_data._datasets, b._flat_data._datasets, strict=True))
+
+
+def same_children(a: Any, b: Any) -> bool:
+    """Whether datasets ``a`` and ``b`` have the very same flat-data children (not only equivalent ones)."""
+    return all(x is y for x, y in zip(a._flat_data._datasets, b._flat_data._datasets, strict=True))
+
+
+def _same_node(x: Any, y: Any) -> bool:
+    if x is y:
+        return True
+    if not _is(x, FlatData) or type(x) is not type(y) or len(x._datasets) != len(y._datasets):
+        return False
+    groups = (_same_groups(getattr(x, g), getattr(y, g)) for g in _GROUPS if hasattr(x, g))
+    return all(groups) and all(_same_node(c, d) for c, d in zip(x._datasets, y._datasets, strict=True))
 
 
 def same_transforms(a: Any, b: Any) -> bool:
@@ -174,11 +219,38 @@ def _same_groups(a: Any, b: Any) -> bool:
         return False
     if type(a) is EmptyTransformGroups:  # keys appear as groups are read
         return _all_none(a.transform_groups) and _all_none(b.transform_groups)
-    if isinstance(a, DefaultTransformGroups):
-        return a.transform_groups.default_factory is b.transform_groups.default_factory and dict(
-            a.transform_groups
-        ) == dict(b.transform_groups)
-    return a.transform_groups == b.transform_groups
+    ga, gb = dict(a.transform_groups), dict(b.transform_groups)
+    if isinstance(a, DefaultTransformGroups):  # keys appear as groups are read: fill in the default
+        fa, fb = a.transform_groups.default_factory, b.transform_groups.default_factory
+        if not _same_transform(fa, fb):
+            return False
+        ga, gb = ({k: g[k] if k in g else f() for k in ga.keys() | gb.keys()} for g, f in ((ga, fa), (gb, fb)))
+    return _same_transform(ga, gb)
+
+
+def _same_transform(a: Any, b: Any, depth: int = 0) -> bool:
+    """Whether two transforms (or their parts) transform alike: the same object, equal values,
+    or objects of one class whose parts are alike (``functools.partial``, ``Compose``- and
+    ``TupleTransform``-like ``transforms`` lists, plain attributes); a few levels deep."""
+    if a is b:
+        return True
+    if type(a) is not type(b) or depth > 12:
+        return False
+    if isinstance(a, torch.Tensor):
+        return a.shape == b.shape and bool(torch.equal(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_transform(a[k], b[k], depth + 1) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_same_transform(x, y, depth + 1) for x, y in zip(a, b, strict=True))
+    if isinstance(a, functools.partial):
+        parts = (a.func, a.args, a.keywords), (b.func, b.args, b.keywords)
+        return _same_transform(*parts, depth + 1)
+    try:
+        if a == b:
+            return True
+    except Exception:  # e.g. ambiguous comparisons
+        return False
+    return hasattr(a, "__dict__") and _same_transform(vars(a), vars(b), depth + 1)
 
 
 def _all_none(groups: dict) -> bool:
@@ -248,6 +320,13 @@ def tensor_classification_dataset(x: torch.Tensor, y: torch.Tensor, **kwargs: An
     """Avalanche's tensor classification dataset (``targets`` from ``y``, task labels 0 unless
     ``task_labels=`` is given; other keyword arguments as Avalanche's)."""
     return _make_tensor_dataset(x, y, **kwargs)
+
+
+def classification_dataset(data: Any, targets: Sequence[int]) -> AvalancheDataset:
+    """Avalanche's classification dataset over ``data`` (a torch dataset of ``(x, int y)`` samples),
+    built as :func:`tensor_classification_dataset` builds one over tensors: ``targets`` as given,
+    task labels 0, transform group ``"train"``."""
+    return _make_classification_dataset(data, targets=targets)
 
 
 def depth(dataset: AvalancheDataset) -> int:

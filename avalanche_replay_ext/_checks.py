@@ -17,13 +17,26 @@ def check_size(name: str, value: object) -> int:
     return int(value)
 
 
+SEED_RANGE = (0, 2**64)  # what torch.Generator.manual_seed keeps without wrapping
+
+
 def check_seed(seed: object) -> int | None:
-    """Return ``seed`` if it is None or an int, else raise."""
+    """Return ``seed`` if it is None or an int in ``[0, 2**64)``, else raise."""
     if seed is None:
         return None
+    allowed = "None or an int in [0, 2**64)"
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be None or an int, got {seed!r} of type {type(seed).__name__}")
+        raise TypeError(f"seed must be {allowed}, got {seed!r} of type {type(seed).__name__}")
+    if not SEED_RANGE[0] <= seed < SEED_RANGE[1]:
+        raise ValueError(f"seed must be {allowed}, got {seed}")
     return int(seed)
+
+
+def check_bool(name: str, value: object) -> bool:
+    """Return ``value`` if it is a bool (``True``/``False``, NumPy's too), else raise naming ``name``."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be True or False, got {value!r} of type {type(value).__name__}")
+    return bool(value)
 
 
 def make_generator(seed: int | None) -> torch.Generator:
@@ -37,8 +50,9 @@ def make_generator(seed: int | None) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def as_labels(name: str, values: object, length: int | None = None) -> torch.Tensor:
-    """Convert class or task labels to a 1-D int64 CPU tensor, rejecting non-integer values."""
+def as_labels(name: str, values: object, length: int | None = None, *, nonnegative: bool = True) -> torch.Tensor:
+    """Convert class or task labels (or indices) to a 1-D int64 CPU tensor, rejecting
+    non-integer and negative values."""
     if isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind in "iu":  # fast path (a copy)
         values = torch.from_numpy(values.astype(np.int64))
     elif not isinstance(values, torch.Tensor):
@@ -59,4 +73,13 @@ def as_labels(name: str, values: object, length: int | None = None) -> torch.Ten
         raise ValueError(f"{name} must be one-dimensional, got shape {tuple(tensor.shape)}")
     if length is not None and len(tensor) != length:
         raise ValueError(f"{name} has {len(tensor)} entries, expected {length}")
-    return tensor.detach().to("cpu", torch.long)
+    tensor = tensor.detach().to("cpu", torch.long)
+    if nonnegative:
+        check_nonnegative(name, tensor.numpy())
+    return tensor
+
+
+def check_nonnegative(name: str, labels: np.ndarray) -> None:
+    """Raise naming ``name`` if an integer label array holds a negative value."""
+    if len(labels) and labels.min() < 0:
+        raise ValueError(f"{name} must hold labels >= 0, got {int(labels.min())}")

@@ -18,6 +18,7 @@ from itertools import product
 from pathlib import Path
 
 from . import plots
+from ._checks import check_seed
 from .benchmarks.mnist_idx import MNIST_DIR_ENV, mnist_dir
 from .experiments import BENCHMARKS, SCHEDULES, STRATEGIES, Result, Setting, run_setting
 
@@ -45,6 +46,13 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def _seed(text: str) -> int:
+    try:
+        return check_seed(int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**64), got {text!r}") from None
 
 
 def _alpha(text: str) -> float:
@@ -88,10 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("--mem-size", type=_positive_int, default=200)
     run.add_argument("--alpha", type=_alpha, default=1.0)
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=_seed, default=0)
     sweep.add_argument("--mem-sizes", type=_positive_int, nargs="+", default=[10, 30, 100, 300])
     sweep.add_argument("--alphas", type=_alpha, nargs="+", default=[1.0])
-    sweep.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    sweep.add_argument("--seeds", type=_seed, nargs="+", default=[0, 1, 2])
     return parser
 
 

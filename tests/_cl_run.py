@@ -6,8 +6,8 @@ Trains on SplitDigits (5 experiences) with Naive + AlphaReplayPlugin or with GDu
 ``--checkpoint`` it resumes from FILE if present (Avalanche's ``maybe_load_checkpoint``) and saves
 after every experience (``save_checkpoint``); ``--stop-after K`` exits once K experiences are done.
 Writes, per experience trained in this process, the buffer contents in order (class, pixel
-digest); at the end, the final stream accuracy, every metric the evaluator collected (per-iteration
-losses included) and a digest of the model's parameters.
+digest) and the checkpoint's size in bytes; at the end, the final stream accuracy, every metric the
+evaluator collected (per-iteration losses included) and a digest of the model's parameters.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import warnings
 
 import torch
@@ -73,12 +74,13 @@ def main() -> None:
     strategy, start = build(args.method), 0
     if args.checkpoint:
         strategy, start = maybe_load_checkpoint(strategy, args.checkpoint)
-    result = {"start": start, "buffers": {}}
+    result = {"start": start, "buffers": {}, "checkpoint_bytes": {}}
     for exp in bm.train_stream[start:]:
         strategy.train(exp)
         result["buffers"][exp.current_experience] = memory(strategy, args.method)
         if args.checkpoint:
             save_checkpoint(strategy, args.checkpoint)
+            result["checkpoint_bytes"][exp.current_experience] = os.path.getsize(args.checkpoint)
         if args.stop_after is not None and exp.current_experience + 1 >= args.stop_after:
             break
     else:

@@ -4,6 +4,9 @@ SplitDigits over torch.distributed (gloo, CPU), as Avalanche's distributed examp
 
     python -m torch.distributed.run --standalone --nproc-per-node 2 tests/_dist_run.py OUT_DIR MODE
 
+MODE may end in "-rank-seeds": each process then passes seed=rank to the plugin (a mistake the
+plugins must stop with an error in every process).
+
 Each rank writes OUT_DIR/rank<r>.json: after every experience, the buffer contents in order and a
 digest of the model parameters; then the final accuracy and the number of iterations trained.
 """
@@ -32,8 +35,13 @@ def main(out: Path, mode: str) -> None:
     DistributedHelper.init_distributed(random_seed=1234, use_cuda=False)
     rank = DistributedHelper.rank
     model = DistributedHelper.wrap_model(SimpleMLP(num_classes=10, input_size=64, hidden_size=64, drop_rate=0.0))
-    # seed None: drawn from the global RNG, which init_distributed seeded alike in every process
-    plugin = GDumbPlugin(100) if mode == "gdumb" else AlphaReplayPlugin(100, 1.0, update_every=mode)
+    # seed None: drawn from the global RNG, which init_distributed seeded alike in every process;
+    # MODE "<mode>-rank-seeds" passes seed=rank instead, which the plugins must refuse
+    mode, seed = mode.removesuffix("-rank-seeds"), (rank if mode.endswith("-rank-seeds") else None)
+    if mode == "gdumb":
+        plugin = GDumbPlugin(100, seed=seed)
+    else:
+        plugin = AlphaReplayPlugin(100, 1.0, update_every=mode, seed=seed)
     strategy = Naive(
         model=model,
         optimizer=torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),

@@ -70,3 +70,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if os.environ.get("CI") and skipped and exitstatus == 0:
         print(f"\nCI: {skipped} test(s) skipped; CI must run them all")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def assert_same_state(a, b, path: str = "state") -> None:
+    """Two ``state_dict()`` s hold the same values: equal tensors, arrays and numbers, the same
+    referenced datasets (by identity)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b), (path, list(a), b)
+        for key in a:
+            assert_same_state(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), path
+    elif isinstance(a, list | tuple):
+        assert type(a) is type(b) and len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same_state(x, y, f"{path}[{i}]")
+    else:
+        assert a is b or a == b, (path, a, b)

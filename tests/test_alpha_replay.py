@@ -11,7 +11,14 @@ import torch
 import torch.nn.functional as F
 from avalanche.evaluation.metrics import accuracy_metrics, loss_metrics
 from avalanche.models import MTSimpleMLP, SimpleMLP
-from avalanche.training.plugins import EvaluationPlugin, EWCPlugin, LRSchedulerPlugin, LwFPlugin, SupervisedPlugin
+from avalanche.training.plugins import (
+    EvaluationPlugin,
+    EWCPlugin,
+    LRSchedulerPlugin,
+    LwFPlugin,
+    ReplayPlugin,
+    SupervisedPlugin,
+)
 from avalanche.training.storage_policy import ClassBalancedBuffer
 from conftest import make_naive, stream_accuracy
 
@@ -329,3 +336,34 @@ def test_a_current_minibatch_changed_by_an_earlier_plugin_is_what_gets_trained(d
         assert len(x) == 16  # half of 32
         expected = F.cross_entropy(model(x), y) + 0.7 * F.cross_entropy(model(mx), my)
         assert torch.allclose(rec["loss"], expected.detach(), atol=1e-6)
+
+
+class SetsItsOwnDataloader(SupervisedPlugin):
+    """A plugin that, like Avalanche's replay plugins, replaces ``strategy.dataloader``."""
+
+    def before_training_exp(self, strategy, **kwargs):
+        strategy.dataloader = torch.utils.data.DataLoader(strategy.adapted_dataset, batch_size=16)
+
+
+@pytest.mark.parametrize(
+    ("order", "error", "match"),
+    [
+        ("alpha first", ValueError, "AlphaReplayPlugin and ReplayPlugin both set strategy.dataloader"),
+        ("replay first", ValueError, "AlphaReplayPlugin and ReplayPlugin both set strategy.dataloader"),
+        (
+            "custom after",
+            RuntimeError,
+            r"replaced by a DataLoader .* \(by a plugin listed after it: SetsItsOwnDataloader\)",
+        ),
+    ],
+)
+def test_a_plugin_replacing_the_dataloader_is_an_error_before_any_change(digits, order, error, match):
+    """Replay would silently stop (and every iteration offer the whole experience): refuse."""
+    replay = AlphaReplayPlugin(100, update_every="iteration", seed=0)
+    other = SetsItsOwnDataloader() if order == "custom after" else ReplayPlugin(50)
+    strategy = make_naive([other, replay] if order == "replay first" else [replay, other], epochs=1)
+    params = [p.clone() for p in strategy.model.parameters()]
+    with pytest.raises(error, match=match):
+        strategy.train(digits.train_stream[0])
+    assert replay.storage_policy.n_seen == 0
+    assert all(torch.equal(a, b) for a, b in zip(params, strategy.model.parameters(), strict=True))

@@ -117,3 +117,20 @@ def test_missing_internals_fall_back_to_the_public_path(digits, monkeypatch):
             assert compat.gather(digits.train_stream[0].dataset.targets) is digits.train_stream[0].dataset.targets
             public = stream_contents(cls, digits)
         assert public == fast, cls.__name__
+
+
+def test_classification_dataset_builds_what_the_tensor_dataset_builds():
+    """The benchmarks' leaves go through ``classification_dataset``: the same dataset class, label
+    attributes, transform groups and samples as ``tensor_classification_dataset`` over tensors."""
+    x, y = torch.rand(6, 1, 2, 2), torch.tensor([3, 1, 4, 1, 5, 9])
+    leaf = torch.utils.data.TensorDataset(x, y)
+    ours = compat.classification_dataset(leaf, targets=y)
+    theirs = compat.tensor_classification_dataset(x, y)
+    assert type(ours) is type(theirs)
+    assert {k: type(a.data) for k, a in ours._data_attributes.items()} == {
+        k: type(a.data) for k, a in theirs._data_attributes.items()
+    }
+    assert list(ours.targets) == list(theirs.targets) and list(ours.targets_task_labels) == [0] * 6
+    assert str(ours._flat_data._transform_groups) == str(theirs._flat_data._transform_groups)
+    assert str(ours._flat_data._frozen_transform_groups) == str(theirs._flat_data._frozen_transform_groups)
+    assert elements(ours) == elements(theirs)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset
 from avalanche.training.storage_policy import ClassBalancedBuffer
-from conftest import id_dataset, make_naive
+from conftest import assert_same_state, id_dataset, make_naive
 
 from avalanche_replay_ext import (
     AlphaReplay,
@@ -26,6 +26,10 @@ from avalanche_replay_ext import (
     SplitMNISTIdx,
 )
 from avalanche_replay_ext.benchmarks import load_mnist_idx
+from avalanche_replay_ext.buffers import _slots
+from avalanche_replay_ext.buffers._rows import RowStore
+from avalanche_replay_ext.buffers._slots import SlotStore
+from avalanche_replay_ext.buffers._sources import SourceTable
 from avalanche_replay_ext.metrics import AlphaReplayMetric
 
 BUFFERS = [ReservoirSamplingBuffer, GreedyClassBalancedBuffer]
@@ -297,3 +301,220 @@ def test_gdumb_with_a_memory_larger_than_the_stream_trains_on_all_of_it(digits):
     for exp in list(digits.train_stream)[:2]:
         strategy.train(exp)
     assert len(plugin.memory) == sum(len(e.dataset) for e in list(digits.train_stream)[:2])
+
+
+# ---- faults inside an update: whatever fails, the buffer is exactly as before -------------
+class InjectedError(Exception):
+    """The fault the tests inject."""
+
+
+FAULT_POINTS = {  # internal step -> (object patched, attribute)
+    "generator draw": (torch, "rand"),
+    "source registration": (SourceTable, "commit"),
+    "slot allocation": (SlotStore, "_reserve"),
+    "slot write": (SlotStore, "_assign"),
+    "row copy": (RowStore, "append"),
+    "source pruning": (SlotStore, "_prune"),
+    "slot selection": (SlotStore, "keep"),
+    "row compaction": (SlotStore, "_compact_rows"),
+    "state load": (SlotStore, "load_state_dict"),
+    "view build": (_slots, "build_view"),
+}
+
+
+def failing_after(original, hits: list):
+    """``original``, then a fault: the step has done its work when the update fails."""
+
+    def fail(*args, **kwargs):
+        original(*args, **kwargs)
+        hits.append(True)
+        raise InjectedError
+
+    return fail
+
+
+def filled(cls, digits):
+    """A full buffer holding dataset samples and tensor rows, from two sources."""
+    buf = cls(20, seed=0)
+    buf.update_from_dataset(digits.train_stream[0].dataset, list(range(12)))
+    buf.update_from_batch(torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(1)), [1, 2, 3, 4, 5, 6])
+    buf.post_adapt(None, digits.train_stream[1])
+    return buf
+
+
+def other_source(n: int = 300):
+    """A dataset of its own (a new source for the buffer), 8x8 images of every class."""
+    x = torch.rand(n, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    return _make_taskaware_tensor_classification_dataset(x, torch.arange(n) % 10)
+
+
+OFFERS = {
+    "dataset": lambda buf, digits: buf.update_from_dataset(other_source()),
+    "indices": lambda buf, digits: buf.update_from_dataset(digits.train_stream[2].dataset, list(range(0, 280, 3))),
+    "batch": lambda buf, digits: buf.update_from_batch(torch.rand(200, 1, 8, 8), torch.arange(200) % 10),
+    "resize": lambda buf, digits: buf.resize(None, 7),
+    "load": lambda buf, digits: buf.load_state_dict(filled(type(buf), digits).state_dict()),
+}
+
+
+@pytest.mark.parametrize("path", list(OFFERS))
+@pytest.mark.parametrize("cls", BUFFERS)
+def test_a_fault_at_any_step_of_an_update_leaves_the_buffer_exactly_as_before(cls, path, digits, monkeypatch):
+    """For every internal step the update goes through, a failure right after that step leaves
+    state_dict() and the view as they were, and the buffer then continues like an untouched twin."""
+    reached = []
+    for point, (owner, name) in FAULT_POINTS.items():
+        buf, hits = filled(cls, digits), []
+        if path == "load":
+            filled(cls, digits)  # draws of the global RNG, as the other calls' arguments make them
+        before, view = buf.state_dict(), contents(buf)
+        with monkeypatch.context() as patch:
+            patch.setattr(owner, name, failing_after(getattr(owner, name), hits))
+            try:
+                OFFERS[path](buf, digits)
+            except InjectedError:
+                pass
+        if not hits:
+            continue  # this path does not go through that step
+        reached.append(point)
+        assert_same_state(before, buf.state_dict(), f"{path}/{point}")
+        assert contents(buf) == view, point
+        twin = filled(cls, digits)
+        for b in (buf, twin):
+            b.update_from_dataset(digits.train_stream[3].dataset)
+        assert_same_state(twin.state_dict(), buf.state_dict(), f"{path}/{point} then")
+    assert len(reached) >= {"dataset": 4, "indices": 4, "batch": 4, "resize": 3, "load": 1}[path], reached
+
+
+def test_the_issue_reproducer_a_meta_batch_leaves_greedy_counts_intact():
+    g = GreedyClassBalancedBuffer(40, seed=0)
+    g.update_from_batch(torch.randn(40, 3), torch.arange(40) % 2)
+    with pytest.raises(NotImplementedError):  # meta tensors hold no data to copy
+        g.update_from_batch(torch.empty(8, 3, device="meta"), torch.arange(2, 10))
+    g.update_from_batch(torch.randn(40, 3), torch.arange(40) % 2 + 2)
+    assert g.class_counts() == {0: 10, 1: 10, 2: 10, 3: 10}
+
+
+# ---- load_state_dict: the wrong state raises and changes nothing --------------------------
+@pytest.mark.parametrize("cls", BUFFERS)
+def test_loading_a_state_of_another_kind_or_version_raises_and_changes_nothing(cls, digits):
+    buf = filled(cls, digits)
+    other = GreedyClassBalancedBuffer if cls is ReservoirSamplingBuffer else ReservoirSamplingBuffer
+    state, view = buf.state_dict(), buf.buffer
+    foreign = filled(other, digits).state_dict()
+    bad = [
+        (foreign, f"state is a '{foreign['kind']}' buffer's state; a {cls.__name__} loads '{state['kind']}'"),
+        ({**state, "version": 0}, f"state has version 0; this {cls.__name__} reads version 1"),
+        ({k: v for k, v in state.items() if k != "kind"}, "without 'kind'"),
+        ({k: v for k, v in state.items() if k != "slots"}, r"state is incomplete .* no \['slots'\]"),
+        ("state", "must be the state_dict"),
+    ]
+    for wrong, match in bad:
+        with pytest.raises(ValueError, match=match):
+            buf.load_state_dict(wrong)
+        assert_same_state(state, buf.state_dict(), match)
+        assert buf.buffer is view  # the cached view still describes the slots
+    assert sorted(buf.buffer.targets) == sorted(buf.state_dict()["slots"]["fields"]["targets"].tolist())
+
+
+# ---- smaller holes ------------------------------------------------------------------------
+@pytest.mark.parametrize("cls", BUFFERS)
+def test_huge_sizes_cost_nothing_until_samples_arrive(cls, digits):
+    buf = cls(10**12, seed=0)
+    buf.post_adapt(None, digits.train_stream[0])
+    buf.update_from_batch(torch.zeros(3, 1, 8, 8), [1, 2, 3])
+    n = len(digits.train_stream[0].dataset) + 3
+    assert len(buf.buffer) == buf.n_seen == n
+    assert len(buf._slots.source) < 4 * n  # slot arrays follow the samples held, not max_size
+    buf.resize(None, 10**15)
+    assert len(buf.buffer) == n
+
+
+def test_gdumb_accepts_huge_memories_and_cycles(digits):
+    plugin = GDumbPlugin(10**12, T_0=10**12, seed=0)  # T_0 beyond the passes: one cosine cycle over all
+    strategy = make_naive([plugin], epochs=3)
+    strategy.train(digits.train_stream[0])
+    assert len(plugin.memory) == len(digits.train_stream[0].dataset)
+    assert plugin.min_lr <= strategy.optimizer.param_groups[0]["lr"] < 0.01
+
+
+@pytest.mark.parametrize("seed", [2**64, 2**70, -1])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda s: ReservoirSamplingBuffer(5, seed=s),
+        lambda s: GreedyClassBalancedBuffer(5, seed=s),
+        lambda s: AlphaReplayPlugin(seed=s),
+        lambda s: GDumbPlugin(10, seed=s),
+        lambda s: DualMinibatchLoader(id_dataset(torch.arange(4)), [], seed=s),
+    ],
+)
+def test_seeds_must_fit_the_generator(build, seed):
+    with pytest.raises(ValueError, match=r"seed must be None or an int in \[0, 2\*\*64\)"):
+        build(seed)
+
+
+@pytest.mark.parametrize("cls", BUFFERS)
+def test_negative_labels_and_mismatched_samples_raise_before_any_change(cls, digits):
+    buf = cls(20, seed=0)
+    buf.post_adapt(None, digits.train_stream[0])
+    state = buf.state_dict()
+    negative = _make_taskaware_tensor_classification_dataset(torch.zeros(300, 1, 8, 8), torch.arange(300) % 10 - 1)
+    x = torch.zeros(3, 1, 8, 8)
+    failing = [
+        ("y must hold labels >= 0, got -1", lambda: buf.update_from_batch(x, [0, -1, 2])),
+        ("t must hold labels >= 0, got -2", lambda: buf.update_from_batch(x, [0, 1, 2], -2)),
+        ("dataset.targets must hold labels >= 0, got -1", lambda: buf.update_from_dataset(negative)),
+        (
+            r"x samples have shape \(64,\), but this buffer holds dataset samples of shape \(1, 8, 8\)",
+            lambda: buf.update_from_batch(torch.zeros(3, 64), [0, 1, 2]),
+        ),
+    ]
+    for match, call in failing:
+        with pytest.raises(ValueError, match=match):
+            call()
+        assert_same_state(state, buf.state_dict(), match)
+    rows = cls(20, seed=0)
+    rows.update_from_batch(torch.zeros(3, 64), [0, 1, 2])
+    with pytest.raises(ValueError, match=r"dataset samples have shape \(1, 8, 8\), but this buffer holds tensor"):
+        rows.update_from_dataset(digits.train_stream[0].dataset)
+
+
+def test_gdumb_storage_policy_size_and_boolean_flags():
+    with pytest.raises(ValueError, match=r"storage_policy.max_size \(50\) differs from mem_size \(10\)"):
+        GDumbPlugin(10, storage_policy=GreedyClassBalancedBuffer(50))
+    for flag in ("warmup", "cosine", "mask_unseen"):
+        for bad in ("no", 0, None):
+            with pytest.raises(TypeError, match=f"{flag} must be True or False, got {bad!r}"):
+                GDumbPlugin(10, **{flag: bad})
+
+
+@pytest.mark.parametrize("cls", BUFFERS)
+def test_offers_that_store_nothing_leave_no_trace_in_the_state(cls, digits):
+    """An empty offer, or one none of whose samples enters, registers no source: the state is
+    the state of a buffer never offered them."""
+    buf, twin = cls(5, seed=0), cls(5, seed=0)
+    ones = _make_taskaware_tensor_classification_dataset(torch.zeros(5, 1, 8, 8), torch.ones(5, dtype=torch.long))
+    for b in (buf, twin):
+        b.update_from_dataset(ones)  # greedy: class 1 fills the memory
+    buf.update_from_dataset(digits.train_stream[0].dataset.subset([]))
+    if cls is GreedyClassBalancedBuffer:  # class 1 is at its share: more of it never enters
+        buf.update_from_dataset(_make_taskaware_tensor_classification_dataset(torch.zeros(1, 1, 8, 8), [1]))
+        twin.n_seen += 1
+        twin.generator.set_state(buf.generator.get_state())
+    for b in (buf, twin):
+        b.update_from_dataset(digits.train_stream[1].dataset)
+    assert_same_state(twin.state_dict(), buf.state_dict())
+
+
+@pytest.mark.parametrize("cls", BUFFERS)
+def test_an_experience_offered_twice_is_two_stream_items(cls, digits):
+    """The documented choice: each offer is a presentation, so offering an experience again
+    counts its samples again, and a memory with room stores each of them twice."""
+    exp = digits.train_stream[0]
+    buf = cls(5000, seed=0)
+    buf.post_adapt(None, exp)
+    buf.post_adapt(None, exp)
+    n = len(exp.dataset)
+    assert buf.n_seen == 2 * n and len(buf.buffer) == 2 * n
+    assert sorted(buf.buffer.targets) == sorted(list(exp.dataset.targets) * 2)

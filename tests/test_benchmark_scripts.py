@@ -16,7 +16,7 @@ def test_benchmarks_run_quick_and_print_numbers(mnist_dir):
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
     scripts = ("buffer_updates", "buffer_scaling", "stock_online", "online_throughput", "experience_replay", "memory")
-    for script in (*scripts, "gdumb_samplers", "gdumb_accuracy"):
+    for script in (*scripts, "checkpoint_sizes", "gdumb_samplers", "gdumb_accuracy"):
         assert f"== {script} --quick" in out
     assert re.search(r"ours Reservoir: update \d+\.\d\dx, view \d+\.\d\dx, read \d+\.\d\dx, pickle \d+\.\d\dx", out)
     assert re.search(r"Avalanche Reservoir / ours Reservoir: update \d+\.\dx, updates \+ view \d+\.\dx", out)
@@ -34,6 +34,9 @@ def test_benchmarks_run_quick_and_print_numbers(mnist_dir):
     ]:
         assert re.search(re.escape(f"ratio {ours} / {theirs}: ") + ratio, out), (ours, theirs)
     assert re.search(r"ours AlphaReplayPlugin\(5000\)\s+\d+\s+\d+\s+\d+", out)
+    size = r"\s+\d+\.\d\d /\s+\d+\.\d\d \d+\.\d\dx"
+    for case in ("SplitMNISTIdx, ours AlphaReplayPlugin(200, iteration)", "own: nc_benchmark(TensorDataset)"):
+        assert re.search(re.escape(case) + ".*?" + size * 2 + r"\s+-?\d+\.\d KB", out), case
     assert re.search(r"ParametricBuffer: 0\.\d{3}", out)
     assert re.search(r"500\s+400\s+0\.\d{3} \+- 0\.\d{3}\s+0\.\d{3}", out)
 

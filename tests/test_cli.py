@@ -102,9 +102,19 @@ def test_sweep_has_one_row_per_setting_and_plots(tmp_path):
         (["sweep", "--mem-sizes", "0"], "expected a positive integer, got 0"),
         (["run", "--benchmark", "mnist-idx", "--data-dir", "/nonexistent/mnist"], "does not exist"),
         (["run", "--epochs", "0"], "expected a positive integer, got 0"),
+        (["run", "--seed", str(2**70)], f"expected an integer in [0, 2**64), got '{2**70}'"),
+        (["sweep", "--seeds", "0", "-1"], "expected an integer in [0, 2**64), got '-1'"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(args, message):
     proc = cli(*args)
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_memory_larger_than_any_stream_runs(tmp_path, capsys):
+    """A huge --mem-size costs nothing until samples arrive: the run keeps every sample."""
+    args = ["run", "--mem-size", str(10**12), "--epochs", "1", "--no-progress", "--out", str(tmp_path)]
+    assert main(args) == 0
+    (row,) = list(csv.DictReader((tmp_path / "results.csv").open()))
+    assert int(row["mem_size"]) == 10**12 and 0 < float(row["final_accuracy"]) <= 1

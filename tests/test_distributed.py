@@ -23,20 +23,14 @@ def test_plugins_declare_distributed_support():
     assert SupervisedPlugin.supports_distributed is False  # the default the declaration overrides
 
 
+def torchrun(out: Path, mode: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(RUN)]
+    return subprocess.run([*cmd, str(out), mode], capture_output=True, text=True, timeout=600)
+
+
 @pytest.mark.parametrize("mode", ["experience", "iteration", "gdumb"])
 def test_two_processes_train_in_parallel_and_hold_the_same_buffer(tmp_path, mode):
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc-per-node",
-        "2",
-        str(RUN),
-        str(tmp_path),
-        mode,
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    proc = torchrun(tmp_path, mode)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Plugin" not in proc.stderr  # Avalanche prints the class of each plugin lacking distributed support
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
@@ -51,3 +45,14 @@ def test_two_processes_train_in_parallel_and_hold_the_same_buffer(tmp_path, mode
     if mode != "gdumb":  # data parallel: each process trains on half of each experience (batches of 16, 2 epochs)
         per_process = [math.ceil(n / 2) for n in sizes]
         assert ranks[0]["experiences"][-1]["iterations"] == sum(2 * math.ceil(m / 16) for m in per_process)
+
+
+@pytest.mark.parametrize("mode", ["iteration", "gdumb"])
+def test_processes_with_different_seeds_stop_before_training(tmp_path, mode):
+    """seed=rank would give each process another buffer: every process raises, none trains."""
+    proc = torchrun(tmp_path, f"{mode}-rank-seeds")
+    assert proc.returncode != 0
+    plugin = "GDumbPlugin" if mode == "gdumb" else "AlphaReplayPlugin"
+    message = f"RuntimeError: {plugin} holds different random states on different processes (ranks [1] differ"
+    assert proc.stderr.count(message) == 2, proc.stderr[-3000:]  # raised in both processes
+    assert not list(tmp_path.glob("rank*.json"))

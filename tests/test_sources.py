@@ -233,3 +233,25 @@ def test_labels_are_read_as_the_dataset_serves_them():
     buf = ReservoirSamplingBuffer(10, seed=0)
     buf.update_from_dataset(ds)
     assert set(buf.buffer.targets_task_labels) == {7} and buf.buffer[0][2] == 7
+
+
+def test_a_benchmark_built_again_resolves_to_the_source_of_the_first():
+    """After a resume the benchmark is built again over the same leaves: its datasets resolve to
+    the buffer's old source, which then takes the newest dataset as representative (the old tree
+    is dropped), so neither the sources nor the pickle grow; other transforms stay apart."""
+    import torchvision.transforms as T
+
+    first = SplitDigits(5, seed=0)
+    buf = ReservoirSamplingBuffer(200, seed=0)
+    buf.post_adapt(None, first.train_stream[0])
+    size = len(pickle.dumps(buf))
+    again = SplitDigits(5, seed=0)
+    buf.post_adapt(None, again.train_stream[1])
+    (rep,) = buf._slots.sources.datasets.values()
+    assert rep._flat_data._datasets[0] is again.train_stream[1].dataset._flat_data._datasets[0]
+    assert abs(len(pickle.dumps(buf)) - size) < 512
+    normalized = [SplitDigits(5, seed=0, train_transform=T.Normalize((m,), (0.2,))) for m in (0.5, 0.5, 0.4)]
+    buf = ReservoirSamplingBuffer(200, seed=0)
+    for bm in normalized:
+        buf.post_adapt(None, bm.train_stream[0])
+    assert len(buf._slots.sources) == 2  # equal transforms share a source, another mean does not

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from avalanche.benchmarks import NCScenario, nc_benchmark
-from sklearn.model_selection import train_test_split
 
-from .._avalanche_compat import tensor_classification_dataset
+from .._avalanche_compat import classification_dataset
 from .._checks import check_size
+from ._parts import Recipe, SplitPart, split_parts
 
 
 def class_incremental(
-    images: torch.Tensor,
-    labels: torch.Tensor,
+    loader: Callable[..., tuple[torch.Tensor, torch.Tensor]],
+    loader_args: tuple,
     *,
     n_experiences: int,
     test_size: float | int,
@@ -31,24 +30,28 @@ def class_incremental(
 ) -> NCScenario:
     """Seeded class-stratified train/test split, then Avalanche's ``nc_benchmark``.
 
-    ``split_seed`` fixes which images are train or test; ``seed`` (or ``fixed_class_order``)
-    fixes the class order, as in Avalanche's ``SplitMNIST``.
+    ``loader(*loader_args)`` gives the images and int64 labels (pass what means the same in another
+    process: a module-level loader, absolute paths). ``split_seed`` fixes which images are train or
+    test; ``seed`` (or ``fixed_class_order``) fixes the class order, as in Avalanche's
+    ``SplitMNIST``. The two parts are :class:`SplitPart` leaves that pickle as this recipe (see
+    ``_parts``), so checkpoints of a run on the benchmark hold no image data.
+
+    :param loader: module-level function returning ``(images, labels)``.
+    :param loader_args: its positional arguments.
+    :param n_experiences: number of experiences, a divisor of the number of classes.
     """
-    n_classes = len(torch.unique(labels))
+    train, test = split_parts(Recipe(loader, tuple(loader_args), test_size, split_seed))
+    n_classes = len(torch.unique(torch.cat([train.labels, test.labels])))
     n_experiences = check_size("n_experiences", n_experiences)
     if n_classes % n_experiences:
         raise ValueError(f"n_experiences must divide the {n_classes} classes, got {n_experiences}")
-    train_idx, test_idx = train_test_split(
-        np.arange(len(labels)), test_size=test_size, random_state=split_seed, stratify=labels.numpy()
-    )
-    train_idx, test_idx = torch.as_tensor(np.sort(train_idx)), torch.as_tensor(np.sort(test_idx))
 
-    def dataset(idx: torch.Tensor):
-        return tensor_classification_dataset(images[idx], labels[idx])
+    def dataset(part: SplitPart):
+        return classification_dataset(part, targets=part.labels)
 
     return nc_benchmark(
-        dataset(train_idx),
-        dataset(test_idx),
+        dataset(train),
+        dataset(test),
         n_experiences=n_experiences,
         task_labels=return_task_id,
         seed=seed,

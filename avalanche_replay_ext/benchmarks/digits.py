@@ -12,6 +12,13 @@ from sklearn.datasets import load_digits
 from ._split import class_incremental
 
 
+def load_digit_images() -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's 1797 digits as ``(N, 1, 8, 8)`` float32 images in [0, 1] and int64 labels."""
+    digits = load_digits()
+    images = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    return images, torch.tensor(digits.target, dtype=torch.long)
+
+
 def SplitDigits(  # noqa: N802 - named like Avalanche's SplitMNIST
     n_experiences: int = 5,
     *,
@@ -30,18 +37,16 @@ def SplitDigits(  # noqa: N802 - named like Avalanche's SplitMNIST
     Drop-in for Avalanche's ``SplitMNIST`` where no download is possible: same arguments,
     ``train_stream``/``test_stream`` of datasets with ``targets`` and task labels. Images are
     ``(1, 8, 8)`` float tensors in [0, 1] (use ``SimpleMLP(input_size=64)``). The train/test split
-    is class-stratified and fixed by ``split_seed`` (default 80/20: 1437/360 images).
+    is class-stratified and fixed by ``split_seed`` (default 80/20: 1437/360 images). Its datasets
+    pickle as their recipe, so checkpoints of runs on it hold no images.
 
     :param n_experiences: number of experiences, a divisor of 10.
     :param return_task_id: if True, experience ``i`` has task label ``i``; else all task 0.
     :param seed: seed of the class order (ignored when ``fixed_class_order`` is given).
     """
-    digits = load_digits()
-    images = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
-    labels = torch.tensor(digits.target, dtype=torch.long)
     return class_incremental(
-        images,
-        labels,
+        load_digit_images,
+        (),
         n_experiences=n_experiences,
         test_size=test_size,
         split_seed=split_seed,

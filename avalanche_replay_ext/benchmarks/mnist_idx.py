@@ -88,12 +88,13 @@ def SplitMNISTIdx(  # noqa: N802 - named like Avalanche's SplitMNIST
     8000 train / 2000 test (``test_size``, fixed by ``split_seed``); the benchmark then has the
     shape of Avalanche's ``SplitMNIST``: ``n_experiences`` experiences of 10/n classes each,
     class order from ``seed``. Images are ``(1, 28, 28)``, already normalised (``SimpleMLP()``
-    fits as is).
+    fits as is). Its datasets pickle as their recipe: a checkpoint of a run on it names the folder
+    (as an absolute path) instead of holding the images, and must be loaded where those files are.
     """
-    images, labels = load_mnist_idx(root)
+    root = str(mnist_dir(root).resolve())  # the recipe names the same folder in any process
     return class_incremental(
-        images,
-        labels,
+        load_mnist_idx,
+        (root,),
         n_experiences=n_experiences,
         test_size=test_size,
         split_seed=split_seed,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -16,13 +18,19 @@ from ._slots import SlotStore
 class SlotBuffer(ExemplarsBuffer):
     """Base of the buffers: subclasses only decide, in :meth:`_offer`, which offered samples
     enter and which slots they take. Dataset samples are kept by reference; tensor minibatches
-    are copied into rows that grow with the samples held. Every check runs before any change, so
-    a failing call leaves the buffer as it was.
+    are copied into rows that grow with the samples held. Arguments are checked before any change,
+    and every update runs as a transaction: if anything inside it fails, the buffer is put back
+    exactly as it was. ``max_size`` has no upper bound: the bookkeeping grows with the samples held.
 
     :param max_size: number of slots, a positive int.
     :param seed: seed of the buffer's own ``torch.Generator``; ``None`` draws it from the global
         torch RNG.
     """
+
+    STATE_KIND = "slots"  # what `state_dict` says it is; a subclass with more state names its own
+    STATE_VERSION = 1
+    _SLOT_EXTRA: dict[str, float | int] = {}  # per-slot values a subclass keeps next to the samples
+    _STATE_EXTRA: tuple[str, ...] = ()  # what a subclass adds to `state_dict`
 
     def __init__(self, max_size: int, seed: int | None = None) -> None:
         max_size = check_size("max_size", max_size)
@@ -30,7 +38,21 @@ class SlotBuffer(ExemplarsBuffer):
         self.seed = check_seed(seed)
         self.generator = make_generator(self.seed)
         self.n_seen = 0
-        self._slots = SlotStore(max_size)
+        self._slots = SlotStore(max_size, self._SLOT_EXTRA)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Run the block; if anything in it raises, the buffer is put back exactly as it was
+        (counters, generator, slots, sources, rows, cached views)."""
+        attributes, rng = dict(self.__dict__), self.generator.get_state()
+        try:
+            with self._slots.transaction():
+                yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(attributes)
+            self.generator.set_state(rng)
+            raise
 
     @property
     def buffer(self) -> AvalancheDataset:
@@ -61,38 +83,48 @@ class SlotBuffer(ExemplarsBuffer):
         if indices is None:
             indices = np.arange(n)
         else:
-            indices = as_labels("indices", indices).numpy()
+            indices = as_labels("indices", indices, nonnegative=False).numpy()
             if len(indices) and (indices.min() < 0 or indices.max() >= n):
                 raise IndexError(f"indices must lie in [0, {n}) for this dataset")
-        entering, slots = self._offer(offer.targets[indices])
-        self._slots.write_refs(slots, offer, indices[entering])
+        if not len(indices):
+            return
+        self._slots.check_dataset(offer, new_data, int(indices[0]))
+        with self._transaction():
+            entering, slots, extra = self._offer(offer.targets[indices])
+            self._slots.write_refs(slots, offer, indices[entering], **extra)
 
     def update_from_batch(self, x: torch.Tensor, y: Any, t: Any = None) -> None:
         """Offer a tensor minibatch ``(x, y, t)``; entering samples are copied (detached, CPU).
 
         :param x: inputs, first dimension is the batch.
-        :param y: integer class labels, one per sample.
-        :param t: task labels: a sequence, one int for all, or None (task 0).
+        :param y: integer class labels (>= 0), one per sample.
+        :param t: task labels (>= 0): a sequence, one int for all, or None (task 0).
         """
         if not isinstance(x, torch.Tensor) or x.dim() < 1:
             raise TypeError(f"x must be a tensor with a batch dimension, got {type(x).__name__}")
         y = as_labels("y", y, len(x)).numpy()
         t = torch.as_tensor(0 if t is None else t)
         t = as_labels("t", t.expand(len(x)) if t.dim() == 0 else t, len(x)).numpy()
-        self._slots.rows.check(x)
-        x = x.detach().to("cpu")  # before any change: a tensor that cannot be copied raises here
-        entering, slots = self._offer(y)
-        self._slots.write_rows(slots, x[torch.from_numpy(entering)], y[entering], t[entering])
+        if not len(x):
+            return
+        self._slots.check_batch(x)
+        with self._transaction():
+            entering, slots, extra = self._offer(y)
+            rows = x[torch.from_numpy(entering)].detach().to("cpu")
+            self._slots.write_rows(slots, rows, y[entering], t[entering], **extra)
 
-    def _offer(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _offer(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Count the offered samples (class labels ``targets``) as seen; return the positions
-        of those entering and the slots they take (distinct; each ``< max_size``)."""
+        of those entering, the slots they take (distinct; each ``< max_size``) and the values of
+        the subclass's per-slot extras for them. Runs in a transaction: may change the buffer."""
         raise NotImplementedError
 
     # ---- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Sampling state (counters, generator) and slot contents, for exact resumption."""
         return {
+            "kind": self.STATE_KIND,
+            "version": self.STATE_VERSION,
             "max_size": self.max_size,
             "seed": self.seed,
             "n_seen": self.n_seen,
@@ -101,12 +133,37 @@ class SlotBuffer(ExemplarsBuffer):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict`; later updates continue exactly as the original would."""
-        slots = SlotStore(state["max_size"])
-        slots.load_state_dict(state["slots"])
-        self.generator.set_state(state["generator"])
-        self.max_size, self.seed, self.n_seen = state["max_size"], state["seed"], state["n_seen"]
-        self._slots = slots
+        """Restore a :meth:`state_dict` of a buffer of the same kind; later updates continue
+        exactly as the original would. A state of another kind or version raises ``ValueError``
+        and changes nothing."""
+        self._check_state(state)
+        with self._transaction():
+            slots = SlotStore(state["max_size"])
+            slots.load_state_dict(state["slots"])
+            self.generator.set_state(state["generator"])
+            self.max_size, self.seed, self.n_seen = state["max_size"], state["seed"], state["n_seen"]
+            self._slots = slots
+            self._load_extra(state)
+
+    def _load_extra(self, state: dict[str, Any]) -> None:
+        """Restore what a subclass adds to :meth:`state_dict` (checked by ``_check_state``)."""
+
+    def _check_state(self, state: Any) -> None:
+        """Raise ``ValueError`` unless ``state`` is a complete state of this kind and version."""
+        name = type(self).__name__
+        if not isinstance(state, dict) or "kind" not in state:
+            raise ValueError(f"state must be the state_dict() of a {name}, got {type(state).__name__} without 'kind'")
+        kind, version = state["kind"], state.get("version")
+        if kind != self.STATE_KIND:
+            raise ValueError(f"state is a {kind!r} buffer's state; a {name} loads {self.STATE_KIND!r} states")
+        if version != self.STATE_VERSION:
+            raise ValueError(f"state has version {version!r}; this {name} reads version {self.STATE_VERSION}")
+        missing = {"max_size", "seed", "n_seen", "generator", "slots", *self._STATE_EXTRA} - set(state)
+        if missing:
+            raise ValueError(f"state is incomplete for a {name}: no {sorted(missing)}")
+        extra = state["slots"].get("extra") if isinstance(state["slots"], dict) else None
+        if extra != self._SLOT_EXTRA:
+            raise ValueError(f"state's slots hold {extra!r} per slot; a {name} holds {self._SLOT_EXTRA!r}")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(max_size={self.max_size}, size={self._slots.size}, n_seen={self.n_seen})"

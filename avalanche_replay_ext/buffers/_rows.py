@@ -96,5 +96,14 @@ class RowStore:
         if state["x"] is not None:
             self.x, self.y, self.n = state["x"].clone(), state["y"].clone(), len(state["x"])
 
+    def mark(self) -> dict[str, Any]:
+        """What :meth:`reset` needs to undo every later change (rows are only ever appended
+        past ``n`` or moved to new storage, so the references suffice)."""
+        return dict(self.__dict__)
+
+    def reset(self, mark: dict[str, Any]) -> None:
+        self.__dict__.clear()
+        self.__dict__.update(mark)
+
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_dataset": None}

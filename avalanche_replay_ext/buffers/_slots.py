@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -13,7 +15,7 @@ from ._rows import RowStore, rows_dataset
 from ._sources import Offered, SourceTable, part_view
 
 ROWS = -1  # source id of a slot whose sample is a tensor row of the RowStore
-_FIELDS = ("source", "index", "targets", "tasks")  # slot-aligned int64 arrays
+_FILL = {"source": ROWS, "index": 0, "targets": 0, "tasks": 0}  # slot-aligned int64 arrays, empty value
 
 
 class Selection(NamedTuple):
@@ -48,81 +50,149 @@ def build_view(selection: Selection) -> AvalancheDataset:
 
 
 class SlotStore:
-    """``capacity`` slots; slots ``[0, size)`` are occupied.
+    """Up to ``capacity`` slots; slots ``[0, size)`` are occupied.
 
     A slot points either at a sample of a dataset the buffer was offered (source id and position,
     see :class:`~._sources.SourceTable`; kept by reference, transforms included) or at a row of
     tensor samples (:class:`~._rows.RowStore`). Class and task labels are kept per slot, so
-    counting and sampling never touch the data; the bookkeeping lives in small NumPy arrays.
-    ``dataset()`` builds the Avalanche view once per change: one index list per source over that
-    source's own flat-data children, so its depth and width stay those of the offered datasets.
+    counting and sampling never touch the data; the bookkeeping lives in small NumPy arrays
+    (plus the ``extra`` per-slot values a buffer asks for), allocated as slots fill, so a huge
+    ``capacity`` costs nothing until samples arrive. ``dataset()`` builds the Avalanche view once
+    per change: one index list per source over that source's own flat-data children, so its depth
+    and width stay those of the offered datasets. Changes made inside :meth:`transaction` are all
+    undone if it raises.
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, extra: dict[str, float | int] | None = None) -> None:
         self.capacity = capacity
         self.size = 0
-        for name in _FIELDS:
-            setattr(self, name, np.full(capacity, ROWS if name == "source" else 0, dtype=np.int64))
+        self.fill = {**_FILL, **(extra or {})}  # slot-aligned array name -> value of an empty slot
+        for name, fill in self.fill.items():
+            setattr(self, name, np.full(0, fill, dtype=np.asarray(fill).dtype))
         self.sources = SourceTable()
         self.rows = RowStore()
         self._view: AvalancheDataset | None = None
         self._pruned_at = 0  # number of sources after the last prune
+        self._shapes: dict[int, Any] = {}  # sid -> shape of its samples, once read (replaced, never changed)
+        self._undo: list | None = None  # (array, slots, old values), while in a transaction
         self.version = 0  # bumped on every change, for caches of derived views
 
-    # ---- writes --------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run the block; if it raises, put the store back exactly as it was."""
+        attributes, sources, rows = dict(self.__dict__), self.sources, self.rows
+        marks = sources.mark(), rows.mark()
+        self._undo = []
+        try:
+            yield
+        except BaseException:
+            for array, slots, old in reversed(self._undo):
+                array[slots] = old
+            self.__dict__.clear()
+            self.__dict__.update(attributes)
+            sources.reset(marks[0])
+            rows.reset(marks[1])
+            raise
+        finally:
+            self._undo = None
+
+    # ---- checks --------------------------------------------------------------------------
     def resolve(self, dataset: Any) -> Offered:
         """Source, positions and labels of every sample of ``dataset`` (see ``SourceTable``)."""
-        offer = self.sources.resolve(dataset)
-        if len(self.sources) > 2 * self._pruned_at + 4:  # amortised: forget unreferenced sources
-            self._prune(keep=offer.sid)
-        return offer
+        return self.sources.resolve(dataset)
 
-    def write_refs(self, slots: np.ndarray, offer: Offered, entering: np.ndarray) -> None:
+    def check_batch(self, x: torch.Tensor) -> None:
+        """Raise if tensor samples ``x`` could not be stored and collated next to those held."""
+        self.rows.check(x)
+        refs = np.flatnonzero(self.source[: self.size] != ROWS)[:1]
+        if len(refs):
+            held = self._shape(int(self.source[refs[0]]), lambda: self.dataset(refs)[0][0])
+            _same_shape("x samples", tuple(x.shape[1:]), "dataset samples", held)
+
+    def check_dataset(self, offer: Offered, dataset: Any, index: int) -> None:
+        """Raise if ``dataset``'s samples (``dataset[index]`` read as one of them) could not be
+        collated next to the tensor samples held."""
+        if self.rows.x is not None and len(self._live_rows()):
+            sid = offer.sid if offer.register is None else None
+            shape = self._shape(sid, lambda: dataset[index][0])
+            _same_shape("dataset samples", shape, "tensor samples", tuple(self.rows.x.shape[1:]))
+
+    def _shape(self, sid: int | None, read: Any) -> Any:
+        if sid in self._shapes:
+            return self._shapes[sid]
+        sample = read()
+        shape = tuple(sample.shape) if isinstance(sample, torch.Tensor) else type(sample).__name__
+        if sid is not None:
+            self._shapes = {**self._shapes, sid: shape}
+        return shape
+
+    # ---- writes --------------------------------------------------------------------------
+    def write_refs(self, slots: np.ndarray, offer: Offered, entering: np.ndarray, **extra: np.ndarray) -> None:
         """Point ``slots`` at the offered samples at positions ``entering`` of ``offer``."""
         if not len(slots):
             return
-        self.source[slots] = offer.sid
-        self.index[slots] = offer.positions[entering]
-        self.targets[slots] = offer.targets[entering]
-        self.tasks[slots] = offer.tasks[entering]
-        self._grow_to(slots)
+        self.sources.commit(offer)
+        self._assign(
+            slots,
+            source=offer.sid,
+            index=offer.positions[entering],
+            targets=offer.targets[entering],
+            tasks=offer.tasks[entering],
+            **extra,
+        )
+        if len(self.sources) > 2 * self._pruned_at + 4:  # amortised: forget unreferenced sources
+            self._prune()
 
-    def write_rows(self, slots: np.ndarray, x: torch.Tensor, y: np.ndarray, t: np.ndarray) -> None:
+    def write_rows(self, slots: np.ndarray, x: torch.Tensor, y: np.ndarray, t: np.ndarray, **extra: np.ndarray) -> None:
         """Store tensor samples ``x`` (CPU; labels ``y``, tasks ``t``) in ``slots``."""
         if not len(slots):
             return
         rows, remap = self.rows.append(x, y, self._live_rows())
         if remap is not None:
-            mask = self.source[: self.size] == ROWS
-            self.index[: self.size][mask] = remap[self.index[: self.size][mask]]
-        self.source[slots], self.index[slots], self.targets[slots], self.tasks[slots] = ROWS, rows, y, t
-        self._grow_to(slots)
+            index, held = self.index.copy(), self.source[: self.size] == ROWS
+            index[: self.size][held] = remap[index[: self.size][held]]
+            self.index = index
+        self._assign(slots, source=ROWS, index=rows, targets=y, tasks=t, **extra)
+
+    def _assign(self, slots: np.ndarray, **values: Any) -> None:
+        """Write per-slot ``values`` (one array or scalar per field) into ``slots``."""
+        end = int(slots.max()) + 1
+        self._reserve(end)
+        for name, value in values.items():
+            array = getattr(self, name)
+            if self._undo is not None:
+                self._undo.append((array, slots, array[slots].copy()))
+            array[slots] = value
+        self.size = max(self.size, end)
+        self._changed()
+
+    def _reserve(self, n: int) -> None:
+        """Allocate the slot arrays for at least ``n`` slots (doubling, up to the capacity)."""
+        have = len(self.source)
+        if n > have:
+            length = min(self.capacity, max(n, 2 * have, 16))
+            for name, fill in self.fill.items():
+                array = np.full(length, fill, dtype=np.asarray(fill).dtype)
+                array[:have] = getattr(self, name)
+                setattr(self, name, array)
 
     def _live_rows(self) -> np.ndarray:
         size = self.size
         return self.index[:size][self.source[:size] == ROWS]
 
-    def _grow_to(self, slots: np.ndarray) -> None:
-        self.size = max(self.size, int(slots.max()) + 1)
-        self._changed()
-
     def _changed(self) -> None:
         self._view = None
         self.version += 1
 
-    def _prune(self, keep: int | None = None) -> None:
-        used = set(np.unique(self.source[: self.size]).tolist()) | {keep}
-        self.sources.retain(used)
+    def _prune(self) -> None:
+        self.sources.retain(set(np.unique(self.source[: self.size]).tolist()))
         self._pruned_at = len(self.sources)
 
     def keep(self, slots: np.ndarray, capacity: int) -> None:
         """Keep only ``slots`` (moved to the front, in that order) and set a new capacity."""
-        n = len(slots)
-        for name in _FIELDS:
-            new = np.full(capacity, ROWS if name == "source" else 0, dtype=np.int64)
-            new[:n] = getattr(self, name)[slots]
-            setattr(self, name, new)
-        self.capacity, self.size = capacity, n
+        for name in self.fill:
+            setattr(self, name, getattr(self, name)[slots])
+        self.capacity, self.size = capacity, len(slots)
         self._compact_rows()
         self._prune()
         self._changed()
@@ -130,7 +200,7 @@ class SlotStore:
     def _compact_rows(self) -> None:
         live, index = self._renumbered_rows()
         self.rows.load_state_dict(self.rows.state_dict(live))
-        self.index[: self.size] = index
+        self.index = index
 
     def _renumbered_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """The tensor rows in use, in slot order, and the slots' indices with those rows numbered
@@ -164,20 +234,21 @@ class SlotStore:
         """Slot contents for exact resumption; holds the referenced datasets and the tensor rows
         in use, so it grows with what is stored, not with the capacity or the sources seen."""
         size, (live, index) = self.size, self._renumbered_rows()
+        fields = {name: torch.from_numpy(getattr(self, name)[:size].copy()) for name in self.fill}
         return {
             "capacity": self.capacity,
             "size": size,
-            **{name: torch.from_numpy(getattr(self, name)[:size].copy()) for name in ("source", "targets", "tasks")},
-            "index": torch.from_numpy(index),
+            "extra": {name: fill for name, fill in self.fill.items() if name not in _FILL},
+            "fields": {**fields, "index": torch.from_numpy(index)},
             "sources": self.sources.state_dict(set(np.unique(self.source[:size]).tolist()) - {ROWS}),
             "rows": self.rows.state_dict(live),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.__init__(state["capacity"])
+        self.__init__(state["capacity"], state["extra"])
         self.size = state["size"]
-        for name in _FIELDS:
-            getattr(self, name)[: self.size] = state[name].numpy()
+        for name in self.fill:
+            setattr(self, name, state["fields"][name].numpy().copy())
         self.sources.load_state_dict(state["sources"])
         self.rows.load_state_dict(state["rows"])
         self._pruned_at = len(self.sources)
@@ -187,3 +258,11 @@ class SlotStore:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.load_state_dict(state)
+
+
+def _same_shape(what: str, shape: Any, held: str, held_shape: Any) -> None:
+    if shape != held_shape:
+        raise ValueError(
+            f"{what} have shape {shape}, but this buffer holds {held} of shape {held_shape}: "
+            "they could not be collated into one minibatch"
+        )

@@ -10,17 +10,21 @@ import numpy as np
 from avalanche.benchmarks.utils import AvalancheDataset
 
 from .. import _avalanche_compat as compat
-from .._checks import as_labels
+from .._checks import as_labels, check_nonnegative
 
 
 class Offered(NamedTuple):
     """A dataset resolved to a source: its samples are ``positions`` of source ``sid``. The arrays
-    may be shared with the dataset or a cache: read them, never write to them."""
+    may be shared with the dataset or a cache: read them, never write to them. ``register`` is set
+    when the source is new, or when its representative should become this dataset:
+    :meth:`SourceTable.commit` does it once a sample enters, so an offer that changes nothing
+    leaves the table as it was."""
 
     sid: int
     positions: np.ndarray
     targets: np.ndarray
     tasks: np.ndarray
+    register: tuple | None  # (key, dataset, resolved): the source to register or renew on commit
 
 
 class SourceTable:
@@ -36,33 +40,59 @@ class SourceTable:
     def __init__(self) -> None:
         self.datasets: dict[int, AvalancheDataset] = {}  # sid -> representative dataset
         self.resolved: dict[int, bool] = {}  # sid -> positions are flat-data positions (else indices)
-        self._by_key: dict[tuple, list[int]] = {}
-        self._recent: OrderedDict[int, tuple[Any, Offered]] = OrderedDict()  # id(dataset) -> offer
+        self._by_key: dict[tuple, list[int]] = {}  # lists are replaced, never changed (see mark)
+        self._recent: OrderedDict[int, tuple] = OrderedDict()  # id(dataset) -> (dataset, what _read found)
         self._labels = compat.LeafCache()
+        self._signatures = compat.LeafCache()  # flat-data child -> its compat.node_signature
         self._next = 0
 
     def __len__(self) -> int:
         return len(self.datasets)
 
     def resolve(self, dataset: Any) -> Offered:
-        """The source of ``dataset`` (registered if new) and its samples' positions and labels.
-        Raises before registering anything if ``dataset`` has no usable class labels."""
+        """The source of ``dataset`` (to be registered by :meth:`commit` if new) and its samples'
+        positions and labels. Raises if ``dataset`` has no usable class labels; changes nothing
+        but caches."""
         hit = self._recent.get(id(dataset))
-        if hit is not None and hit[0] is dataset and hit[1].sid in self.datasets:
+        if hit is not None and hit[0] is dataset:
             self._recent.move_to_end(id(dataset))
-            return hit[1]
-        targets, tasks = self._labels_of(dataset)
-        key = compat.source_key(dataset)
-        if key is None:  # opaque: a source of its own, positions are its indices
-            sid, positions = self._find_or_add(("dataset", id(dataset)), dataset, False), np.arange(len(dataset))
+            found = hit[1]
         else:
-            sid, positions = self._find_or_add(key, dataset, True), compat.flat_indices(dataset)
-        offer = Offered(sid, positions, targets, tasks)
-        if len(targets) >= 256:  # worth remembering: offered again by index, it costs nothing more
-            self._recent[id(dataset)] = (dataset, offer)
-            if len(self._recent) > 4:
-                self._recent.popitem(last=False)
-        return offer
+            found = self._read(dataset)
+            if len(found[1]) >= 256:  # worth remembering: offered again by index, it costs nothing more
+                self._recent[id(dataset)] = (dataset, found)
+                if len(self._recent) > 4:
+                    self._recent.popitem(last=False)
+        positions, targets, tasks, key, resolved = found
+        for sid in self._by_key.get(key, ()):
+            rep = self.datasets[sid]
+            if rep is dataset or (
+                resolved and compat.same_transforms(rep, dataset) and compat.equivalent_children(rep, dataset)
+            ):
+                # equivalent children that are other objects (the benchmark built again after a
+                # resume): the newest dataset becomes the representative, and the old tree is freed
+                renew = rep is not dataset and not compat.same_children(rep, dataset)
+                return Offered(sid, positions, targets, tasks, (key, dataset, resolved) if renew else None)
+        return Offered(self._next, positions, targets, tasks, (key, dataset, resolved))
+
+    def commit(self, offer: Offered) -> None:
+        """Register ``offer``'s source if it is new, or make its dataset the representative of the
+        source it matched (call once a sample of it enters)."""
+        if offer.register is None:
+            return
+        key, dataset, resolved = offer.register
+        if offer.sid in self.datasets:
+            self.datasets = {**self.datasets, offer.sid: dataset}
+        else:
+            self.add(offer.sid, dataset, resolved, key)
+
+    def _read(self, dataset: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple, bool]:
+        """Positions, class and task labels, source key and whether positions are flat-data positions."""
+        targets, tasks = self._labels_of(dataset)
+        key = compat.source_key(dataset, self._signatures)
+        if key is None:  # opaque: a source of its own, positions are its indices
+            return np.arange(len(dataset)), targets, tasks, ("dataset", id(dataset)), False
+        return compat.flat_indices(dataset), targets, tasks, key, True
 
     def _labels_of(self, dataset: Any) -> tuple[np.ndarray, np.ndarray]:
         targets = compat.label_attribute(dataset, "targets") if compat.is_avalanche_dataset(dataset) else None
@@ -80,23 +110,16 @@ class SourceTable:
     def _label_array(self, name: str, values: Any, n: int) -> np.ndarray:
         array = compat.gather(values, self._labels)
         if isinstance(array, np.ndarray) and array.shape == (n,) and array.dtype.kind in "iu":
-            return array.astype(np.int64, copy=False)  # read-only from here on (see compat.gather)
+            array = array.astype(np.int64, copy=False)  # read-only from here on (see compat.gather)
+            check_nonnegative(name, array)
+            return array
         return as_labels(name, array, n).numpy()
-
-    def _find_or_add(self, key: tuple, dataset: Any, resolved: bool) -> int:
-        for sid in self._by_key.get(key, ()):
-            rep = self.datasets[sid]
-            if rep is dataset or (resolved and compat.same_transforms(rep, dataset)):
-                return sid
-        sid, self._next = self._next, self._next + 1
-        self.add(sid, dataset, resolved, key)
-        return sid
 
     def add(self, sid: int, dataset: Any, resolved: bool, key: tuple | None = None) -> None:
         """Register ``dataset`` as source ``sid`` (``resolved``: slots hold flat-data positions)."""
-        key = key or (resolved and compat.source_key(dataset)) or ("dataset", id(dataset))
+        key = key or (resolved and compat.source_key(dataset, self._signatures)) or ("dataset", id(dataset))
         self.datasets[sid], self.resolved[sid] = dataset, resolved
-        self._by_key.setdefault(key, []).append(sid)
+        self._by_key[key] = [*self._by_key.get(key, ()), sid]
         self._next = max(self._next, sid + 1)
 
     def retain(self, used: set[int]) -> None:
@@ -108,6 +131,14 @@ class SourceTable:
     def entry(self, sid: int) -> tuple[AvalancheDataset, bool]:
         """Source ``sid``'s dataset, and whether slots hold flat-data positions in it (else indices)."""
         return self.datasets[sid], self.resolved[sid]
+
+    def mark(self) -> dict[str, Any]:
+        """What :meth:`reset` needs to undo every later change."""
+        return {k: v.copy() if isinstance(v, dict) else v for k, v in self.__dict__.items()}
+
+    def reset(self, mark: dict[str, Any]) -> None:
+        self.__dict__.clear()
+        self.__dict__.update(mark)
 
     def state_dict(self, used: set[int]) -> dict[str, Any]:
         return {"datasets": {s: self.datasets[s] for s in used}, "resolved": {s: self.resolved[s] for s in used}}

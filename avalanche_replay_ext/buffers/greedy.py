@@ -34,26 +34,28 @@ class GreedyClassBalancedBuffer(SlotBuffer):
         is evicted); ``None`` draws it from the global torch RNG.
     """
 
+    STATE_KIND = "greedy"
+    _STATE_EXTRA = ("seen_classes",)
+
     def __init__(self, max_size: int, seed: int | None = None) -> None:
         super().__init__(max_size, seed)
         self.seen_classes: dict[int, None] = {}  # insertion-ordered set
         self._groups: tuple[int, dict[int, _ClassGroup]] | None = None  # (slots version, groups)
         self._view: tuple[int, AvalancheDataset] | None = None  # (slots version, class-ordered view)
 
-    def _offer(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _offer(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         labels = targets.tolist()
         draws = torch.rand(len(labels), generator=self.generator, dtype=torch.float64).tolist()
         self.n_seen += len(labels)
         size, cap = self._slots.size, self.max_size
-        slot_class = self._slots.targets[:cap].copy()  # class of each slot, updated as samples enter
+        slot_class = np.zeros(min(cap, size + len(labels)), dtype=np.int64)  # updated as samples enter
+        slot_class[:size] = self._slots.targets[:size]
         classes, n_per_class = np.unique(slot_class[:size], return_counts=True)
         counts: dict[int, int] = dict.fromkeys(self.seen_classes, 0)
         counts.update(zip(classes.tolist(), n_per_class.tolist(), strict=True))
         taken: dict[int, int] = {}  # slot -> position of the offered sample now in it
         for pos, (y, u) in enumerate(zip(labels, draws, strict=True)):
-            if y not in counts:
-                self.seen_classes[y] = None
-                counts[y] = 0
+            counts.setdefault(y, 0)
             if size < cap:
                 slot = size
                 size += 1
@@ -67,7 +69,8 @@ class GreedyClassBalancedBuffer(SlotBuffer):
             slot_class[slot] = y
             counts[y] += 1
             taken[slot] = pos
-        return np.array(list(taken.values()), dtype=np.int64), np.array(list(taken), dtype=np.int64)
+        self.seen_classes = dict.fromkeys(counts)  # a new dict: the transaction keeps the old one
+        return np.array(list(taken.values()), dtype=np.int64), np.array(list(taken), dtype=np.int64), {}
 
     # ---- per-class groups ----------------------------------------------------------------
     def _class_order(self) -> tuple[list[int], np.ndarray, np.ndarray]:
@@ -122,6 +125,12 @@ class GreedyClassBalancedBuffer(SlotBuffer):
         seen among ties), one at a time, until the rest fits; growing lets later samples fill the
         new slots. The evictions are computed at once: O(size log size)."""
         new_size = check_size("new_size", new_size)
+        with self._transaction():
+            self._slots.keep(self._survivors(new_size), new_size)
+            self.max_size = new_size
+
+    def _survivors(self, new_size: int) -> np.ndarray:
+        """The slots a resize to ``new_size`` keeps, in slot order (draws from the generator)."""
         size = self._slots.size
         alive = np.arange(size)
         if size > new_size:
@@ -132,15 +141,13 @@ class GreedyClassBalancedBuffer(SlotBuffer):
             by_key = order[np.lexsort((keys[order], slot_rank))]  # grouped by class, smallest keys first
             first = np.concatenate([[0], np.cumsum(counts)])[slot_rank]
             alive = np.sort(by_key[np.arange(size) - first >= evict[slot_rank]])
-        self._slots.keep(alive, new_size)
-        self.max_size = new_size
+        return alive
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "seen_classes": list(self.seen_classes)}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.seen_classes = dict.fromkeys(state["seen_classes"])
+    def _load_extra(self, state: dict[str, Any]) -> None:
+        self.seen_classes = dict.fromkeys(int(c) for c in state["seen_classes"])
         self._groups = self._view = None
 
     def __getstate__(self) -> dict[str, Any]:

@@ -33,60 +33,35 @@ class ReservoirSamplingBuffer(SlotBuffer):
         torch RNG.
     """
 
-    def __init__(self, max_size: int, seed: int | None = None) -> None:
-        super().__init__(max_size, seed)
-        self._keys = np.zeros(self.max_size)  # slot-aligned reservoir keys
+    STATE_KIND = "reservoir"
+    _SLOT_EXTRA = {"keys": 0.0}  # each slot's reservoir key
 
-    def _offer(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _offer(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         n_new = len(targets)
         keys = torch.rand(n_new, generator=self.generator, dtype=torch.float64).numpy()
         self.n_seen += n_new
         size, cap = self._slots.size, self.max_size
+        held = self._slots.keys[:size]
         if size + n_new <= cap:  # room for all
-            slots = np.arange(size, size + n_new)
-            self._keys[slots] = keys
-            return np.arange(n_new), slots
-        if size == cap and keys.max(initial=-1.0) <= self._keys.min():  # the usual case late in a stream
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        everything = np.concatenate([self._keys[:size], keys])
+            return np.arange(n_new), np.arange(size, size + n_new), {"keys": keys}
+        if size == cap and keys.max(initial=-1.0) <= held.min():  # the usual case late in a stream
+            nothing = np.zeros(0, dtype=np.int64)
+            return nothing, nothing, {"keys": keys[:0]}
+        everything = np.concatenate([held, keys])
         top = np.argpartition(everything, len(everything) - cap)[-cap:]  # the cap largest keys
         new = top >= size
         entering = np.sort(top[new] - size)
         kept = np.zeros(size, dtype=bool)
         kept[top[~new]] = True
         slots = np.concatenate([np.flatnonzero(~kept), np.arange(size, cap)])
-        self._keys[slots] = keys[entering]
-        return entering, slots
+        return entering, slots, {"keys": keys[entering]}
 
     def resize(self, strategy: Any, new_size: int) -> None:
         """Change ``max_size``. Shrinking keeps the samples with the largest keys, a uniform
         subset (exactly the buffer a ``new_size`` reservoir would hold); growing keeps all and
         lets later updates fill the new slots."""
         new_size = check_size("new_size", new_size)
-        size = self._slots.size
-        order = np.argsort(-self._keys[:size], kind="stable")[:new_size]
-        keys = np.zeros(new_size)
-        keys[: len(order)] = self._keys[order]
-        self._slots.keep(order, new_size)
-        self._keys, self.max_size = keys, new_size
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "keys": torch.from_numpy(self._keys[: self._slots.size].copy())}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self._keys = self._slot_keys(state["keys"].numpy())
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_keys": self._keys[: self._slots.size].copy()}  # grows with the samples held
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        keys = state.pop("_keys")
-        self.__dict__.update(state)
-        self._keys = self._slot_keys(keys)
-
-    def _slot_keys(self, held: np.ndarray) -> np.ndarray:
-        """The keys of the occupied slots, padded to one per slot (as state and pickles hold them)."""
-        keys = np.zeros(self.max_size)
-        keys[: len(held)] = held
-        return keys
+        with self._transaction():
+            order = np.argsort(-self._slots.keys[: self._slots.size], kind="stable")[:new_size]
+            self._slots.keep(order, new_size)
+            self.max_size = new_size

@@ -15,6 +15,7 @@ from .._checks import check_seed, check_size, make_generator
 from ..buffers import ReservoirSamplingBuffer, SlotBuffer
 from ..loaders import DualMinibatchLoader, Minibatch
 from ..schedules import AlphaSchedule, alpha_at, as_schedule
+from ._guards import check_dataloader_kept, check_same_on_every_process, check_sole_dataloader
 
 if TYPE_CHECKING:
     from avalanche.training.templates import SupervisedTemplate
@@ -45,6 +46,10 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
     criterion on the current minibatch) and ``loss_memory`` (on the memory minibatch, ``None``
     without a memory term) hold that iteration's values; ``alpha_replay_metrics()`` sends them
     to an ``EvaluationPlugin``'s loggers.
+
+    The plugin sets ``strategy.dataloader``: training raises if another plugin of the strategy
+    is one of Avalanche's that set it too (``ReplayPlugin``, ...) or replaces it after this one,
+    and, in a distributed run, if the processes' generators differ (pass the same ``seed``).
 
     :param mem_size: buffer slots (used when ``storage_policy`` is None).
     :param alpha: a float (constant), ``ConstantAlpha(a)``, ``LinearAlpha(alpha_base)``
@@ -95,11 +100,25 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
         self._current_out = self._memory_out = self._current_mb = self._memory_loss = None
         self._yielded: Minibatch = []  # the current minibatch as the loader gave it to the strategy
         self._loader: DualMinibatchLoader | None = None
+        self._dataloader: _CurrentMinibatches | None = None  # what this plugin set as strategy.dataloader
         self._memory_mb: Minibatch | None = None
         self._trained: set = set()  # ids of the experiences trained so far
 
     def _draw_seed(self) -> int:
         return int(torch.randint(0, 2**62, (1,), generator=self.generator))
+
+    def before_training(self, strategy: SupervisedTemplate, **kwargs) -> None:
+        """Stop before any change if another plugin feeds the strategy, or if the processes of a
+        distributed run would sample differently."""
+        check_sole_dataloader(self, strategy)
+        check_same_on_every_process(self, self._random_state())
+
+    def _random_state(self) -> bytes:
+        state = [self.generator.get_state().numpy().tobytes()]
+        if isinstance(self.storage_policy, SlotBuffer):
+            buffer = self.storage_policy
+            state += [buffer.generator.get_state().numpy().tobytes(), str(buffer.n_seen).encode()]
+        return b"".join(state)
 
     def before_training_exp(
         self,
@@ -123,7 +142,10 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
             num_workers=num_workers,
             drop_last=drop_last,
         )
-        strategy.dataloader = _CurrentMinibatches(self)
+        strategy.dataloader = self._dataloader = _CurrentMinibatches(self)
+
+    def before_training_epoch(self, strategy: SupervisedTemplate, **kwargs) -> None:
+        check_dataloader_kept(self, strategy, self._dataloader)
 
     def before_forward(self, strategy: SupervisedTemplate, **kwargs) -> None:
         """Run the model once on current + memory samples (as Avalanche's ReplayPlugin does)."""
@@ -182,7 +204,7 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
         if self.update_every == "experience":
             self.storage_policy.post_adapt(strategy, strategy.experience)
         self._trained.add(_experience_id(strategy))
-        self._loader = None
+        self._loader = self._dataloader = None
 
 
 def _experience_id(strategy: SupervisedTemplate) -> object:

@@ -14,8 +14,9 @@ from avalanche.training.plugins import SupervisedPlugin
 from avalanche.training.storage_policy import ExemplarsBuffer
 from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts
 
-from .._checks import as_labels, check_seed, check_size
-from ..buffers import GreedyClassBalancedBuffer
+from .._checks import as_labels, check_bool, check_seed, check_size
+from ..buffers import GreedyClassBalancedBuffer, SlotBuffer
+from ._guards import check_same_on_every_process
 
 if TYPE_CHECKING:
     from avalanche.training.templates import SupervisedTemplate
@@ -48,7 +49,8 @@ class GDumbPlugin(SupervisedPlugin, supports_distributed=True):
 
     :param mem_size: memory slots (per task).
     :param storage_policy: a buffer to use instead of the greedy sampler (copied per task), e.g.
-        Avalanche's ``ParametricBuffer(mem_size, groupby="class")``.
+        Avalanche's ``ParametricBuffer(mem_size, groupby="class")``; its ``max_size`` must be
+        ``mem_size``.
     :param seed: seed of the plugin's generators (samplers, CutMix); ``None`` draws it from the
         global torch RNG.
     """
@@ -73,8 +75,11 @@ class GDumbPlugin(SupervisedPlugin, supports_distributed=True):
         self.mem_size = check_size("mem_size", mem_size)
         if storage_policy is not None and not isinstance(storage_policy, ExemplarsBuffer):
             raise TypeError(f"storage_policy must be an avalanche ExemplarsBuffer, got {type(storage_policy).__name__}")
+        if storage_policy is not None and storage_policy.max_size != self.mem_size:
+            raise ValueError(f"storage_policy.max_size ({storage_policy.max_size}) differs from mem_size ({mem_size})")
         self.template_policy = storage_policy
-        self.warmup, self.cosine, self.mask_unseen = bool(warmup), bool(cosine), bool(mask_unseen)
+        self.warmup, self.cosine = check_bool("warmup", warmup), check_bool("cosine", cosine)
+        self.mask_unseen = check_bool("mask_unseen", mask_unseen)
         self.T_0 = check_size("T_0", T_0)
         _check_range("warmup_factor", warmup_factor, 0.0, 1.0)
         _check_range("min_lr", min_lr, 0.0, math.inf)
@@ -108,6 +113,14 @@ class GDumbPlugin(SupervisedPlugin, supports_distributed=True):
                 else copy.deepcopy(self.template_policy)
             )
         return self.storage_policies[task]
+
+    def before_training(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
+        """Stop before any change if the processes of a distributed run would sample differently."""
+        state = [repr(self.rng.bit_generator.state).encode()]
+        for task, buffer in self.storage_policies.items():
+            if isinstance(buffer, SlotBuffer):
+                state += [buffer.generator.get_state().numpy().tobytes(), str((task, buffer.n_seen)).encode()]
+        check_same_on_every_process(self, b"".join(state))
 
     # ---- memory and reset ----------------------------------------------------------------
     def before_train_dataset_adaptation(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
