@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -32,6 +33,23 @@ def check_seed(seed: object) -> int | None:
     return int(seed)
 
 
+def check_range(name: str, value: object, low: float, high: float, open_low: bool = False) -> float:
+    """Return ``value`` if it is a finite real number in ``[low, high]`` (``(low, high]`` if
+    ``open_low``), else raise naming ``name``."""
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not number or value < low or value > high or (open_low and value == low):
+        upper = "" if high == math.inf else f" and <= {high}"
+        raise ValueError(f"{name} must be a finite number {'>' if open_low else '>='} {low}{upper}, got {value!r}")
+    return float(value)
+
+
+def check_alpha(name: str, value: object) -> float:
+    """Return a memory-loss weight as a float if it is finite and >= 0, else raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite float >= 0, got {value!r}")
+    return float(value)
+
+
 def check_bool(name: str, value: object) -> bool:
     """Return ``value`` if it is a bool (``True``/``False``, NumPy's too), else raise naming ``name``."""
     if not isinstance(value, bool | np.bool_):
@@ -45,9 +63,12 @@ def make_generator(seed: int | None) -> torch.Generator:
     With ``seed=None`` its seed is drawn from the global torch RNG, so ``torch.manual_seed`` still
     makes a whole run reproducible.
     """
-    if seed is None:
-        seed = int(torch.randint(0, 2**62, (1,)))
-    return torch.Generator().manual_seed(seed)
+    return torch.Generator().manual_seed(draw_seed() if seed is None else seed)
+
+
+def draw_seed(generator: torch.Generator | None = None) -> int:
+    """A fresh seed for another generator, drawn from ``generator`` (default: torch's global RNG)."""
+    return int(torch.randint(0, 2**62, (1,), generator=generator))
 
 
 def as_labels(name: str, values: object, length: int | None = None, *, nonnegative: bool = True) -> torch.Tensor:

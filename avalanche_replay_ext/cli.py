@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import statistics
 import sys
 from dataclasses import replace
@@ -108,9 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.command is None:  # no arguments: the default run
         args = parser.parse_args(["run"])
+    data_dir = None
     if args.benchmark == "mnist-idx":
         try:
-            os.environ[MNIST_DIR_ENV] = str(mnist_dir(args.data_dir))
+            data_dir = mnist_dir(args.data_dir)
         except FileNotFoundError as err:
             parser.error(f"--benchmark mnist-idx: {err}")
     base = Setting(
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
     try:
         args.out.mkdir(parents=True, exist_ok=True)
-        results = [run_setting(s, progress=not args.no_progress) for s in settings]
+        results = [run_setting(s, progress=not args.no_progress, data_dir=data_dir) for s in settings]
     except (OSError, ValueError, TypeError) as err:
         print(f"avalanche-replay: error: {err}", file=sys.stderr)
         return 2

@@ -5,6 +5,7 @@ Shared by the CLI (``avalanche-replay run|sweep``) and the notebooks.
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -19,6 +20,7 @@ from tqdm.auto import tqdm
 
 from .benchmarks import SplitDigits, SplitMNISTIdx
 from .buffers import ReservoirSamplingBuffer
+from .metrics import experience_accuracy_key, stream_accuracy_key
 from .plugins import AlphaReplayPlugin, GDumbPlugin
 from .schedules import ConstantAlpha, LinearAlpha
 
@@ -64,12 +66,13 @@ class Result:
         }
 
 
-def make_benchmark(name: str, seed: int):
-    """SplitDigits or SplitMNISTIdx ($AVALANCHE_REPLAY_MNIST_DIR), 5 experiences, class order ``seed``."""
+def make_benchmark(name: str, seed: int, data_dir: str | os.PathLike | None = None):
+    """SplitDigits or SplitMNISTIdx (from ``data_dir``, default ``$AVALANCHE_REPLAY_MNIST_DIR``),
+    5 experiences, class order ``seed``."""
     if name == "split-digits":
         return SplitDigits(5, seed=seed)
     if name == "mnist-idx":
-        return SplitMNISTIdx(5, seed=seed)
+        return SplitMNISTIdx(5, seed=seed, root=data_dir)
     raise ValueError(f"benchmark must be one of {BENCHMARKS}, got {name!r}")
 
 
@@ -111,11 +114,12 @@ class _IterationBar(SupervisedPlugin):
         self.bar.close()
 
 
-def run_setting(setting: Setting, progress: bool = True) -> Result:
-    """Train ``setting`` on its benchmark; evaluate on every test experience after each one."""
+def run_setting(setting: Setting, progress: bool = True, data_dir: str | os.PathLike | None = None) -> Result:
+    """Train ``setting`` on its benchmark (MNIST read from ``data_dir``, see :func:`make_benchmark`);
+    evaluate on every test experience after each one."""
     s = setting
-    benchmark = make_benchmark(s.benchmark, s.seed)
-    input_size = 64 if s.benchmark == "split-digits" else 28 * 28
+    benchmark = make_benchmark(s.benchmark, s.seed, data_dir)
+    input_size = benchmark.train_stream[0].dataset[0][0].numel()  # the MLP takes flattened samples
     torch.manual_seed(s.seed)
     model = SimpleMLP(num_classes=10, input_size=input_size, hidden_size=256, drop_rate=0.0)
     with warnings.catch_warnings():
@@ -138,8 +142,8 @@ def run_setting(setting: Setting, progress: bool = True) -> Result:
         strategy.train(exp)
         metrics = strategy.eval(benchmark.test_stream)
         result.accuracy_matrix.append(
-            [metrics[f"Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp{j:03d}"] for j in range(n_test)]
+            [metrics[experience_accuracy_key(j)] for j in range(n_test)]
         )
-        result.final_accuracy = metrics["Top1_Acc_Stream/eval_phase/test_stream/Task000"]
+        result.final_accuracy = metrics[stream_accuracy_key()]
     result.seconds = time.perf_counter() - start
     return result

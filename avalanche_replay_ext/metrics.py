@@ -1,4 +1,5 @@
-"""Metrics that send alpha replay's per-iteration values to Avalanche's loggers."""
+"""Metrics that send alpha replay's per-iteration values to Avalanche's loggers, and the names
+Avalanche's accuracy metrics report under."""
 
 from __future__ import annotations
 
@@ -13,6 +14,16 @@ if TYPE_CHECKING:
     from avalanche.training.templates import SupervisedTemplate
 
 QUANTITIES = ("alpha", "loss_current", "loss_memory")
+
+
+def stream_accuracy_key(stream: str = "test_stream", task: int = 0) -> str:
+    """The name ``accuracy_metrics(stream=True)`` gives the accuracy over a whole stream."""
+    return f"Top1_Acc_Stream/eval_phase/{stream}/Task{task:03d}"
+
+
+def experience_accuracy_key(exp: int, stream: str = "test_stream", task: int = 0) -> str:
+    """The name ``accuracy_metrics(experience=True)`` gives the accuracy on one experience."""
+    return f"Top1_Acc_Exp/eval_phase/{stream}/Task{task:03d}/Exp{exp:03d}"
 
 
 class AlphaReplayMetric(PluginMetric[float]):

@@ -6,15 +6,10 @@ Schedules are classes, not lambdas, so strategies holding them can be pickled (c
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Callable
 
-
-def _check_alpha(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite float >= 0, got {value!r}")
-    return float(value)
+from ._checks import check_alpha
 
 
 class ConstantAlpha:
@@ -24,7 +19,7 @@ class ConstantAlpha:
     """
 
     def __init__(self, alpha: float = 1.0) -> None:
-        self.alpha = _check_alpha("alpha", alpha)
+        self.alpha = check_alpha("alpha", alpha)
 
     def __call__(self, t: int) -> float:
         return self.alpha
@@ -41,7 +36,7 @@ class LinearAlpha:
     """
 
     def __init__(self, alpha_base: float = 1.0) -> None:
-        self.alpha_base = _check_alpha("alpha_base", alpha_base)
+        self.alpha_base = check_alpha("alpha_base", alpha_base)
 
     def __call__(self, t: int) -> float:
         return self.alpha_base * t
@@ -64,4 +59,4 @@ def as_schedule(alpha: float | AlphaSchedule) -> AlphaSchedule:
 
 def alpha_at(schedule: AlphaSchedule, t: int) -> float:
     """Evaluate ``schedule(t)``, rejecting negative or non-finite weights."""
-    return _check_alpha(f"alpha schedule {schedule!r} at t={t}", schedule(t))
+    return check_alpha(f"alpha schedule {schedule!r} at t={t}", schedule(t))

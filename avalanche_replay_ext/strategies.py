@@ -21,7 +21,9 @@ class AlphaReplay(SupervisedTemplate):
     :param batch_size_mem: memory minibatch size (default: ``train_mb_size``).
     :param update_every: ``"experience"`` or ``"iteration"`` (see the plugin).
     :param seed: seed of the plugin's generator.
-    Other arguments are ``SupervisedTemplate``'s.
+    Other arguments are ``SupervisedTemplate``'s. The replay plugin runs after the ``plugins``
+    given: ``curr_loss`` is the loss they leave (criterion plus, say, LwF's or EWC's terms), and
+    only the memory term is added to it.
     """
 
     def __init__(
@@ -55,7 +57,7 @@ class AlphaReplay(SupervisedTemplate):
             train_epochs=train_epochs,
             eval_mb_size=eval_mb_size,
             device=device,
-            plugins=[*(plugins or []), self.replay_plugin],
+            plugins=[*(plugins or []), self.replay_plugin],  # last: alpha weights the memory term only
             evaluator=evaluator,
             eval_every=eval_every,
             **base_kwargs,
@@ -71,7 +73,9 @@ class GDumb(SupervisedTemplate):
     :param gdumb_kwargs: recipe switches passed to :class:`GDumbPlugin` (``warmup``, ``cosine``,
         ``min_lr``, ``cutmix_prob``, ``clip_grad_norm``, ``mask_unseen``, ``seed``, ...).
     Other arguments are ``SupervisedTemplate``'s; the paper trains 128 or 256 passes with batch 16
-    and SGD(lr=0.05, momentum=0.9, weight_decay=1e-6).
+    and SGD(lr=0.05, momentum=0.9, weight_decay=1e-6). The GDumb plugin runs before the
+    ``plugins`` given: they see the reset model and optimizer, the memory as training data and the
+    CutMix minibatch, as the recipe's own steps would.
     """
 
     def __init__(
@@ -100,7 +104,7 @@ class GDumb(SupervisedTemplate):
             train_epochs=train_epochs,
             eval_mb_size=eval_mb_size,
             device=device,
-            plugins=[self.gdumb_plugin, *(plugins or [])],
+            plugins=[self.gdumb_plugin, *(plugins or [])],  # first: the others see the reset model and memory
             evaluator=evaluator,
             eval_every=eval_every,
             **base_kwargs,

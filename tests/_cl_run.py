@@ -1,22 +1,24 @@
-"""A seeded continual-learning run in its own process, for the determinism and checkpoint tests.
+"""Seeded continual-learning runs in their own process, for the determinism and checkpoint tests.
 
-    python tests/_cl_run.py {alpha,gdumb} OUT.json [--checkpoint FILE] [--stop-after K]
+    python tests/_cl_run.py OUT_DIR METHOD... [--checkpoint-dir DIR] [--stop-after K]
 
-Trains on SplitDigits (5 experiences) with Naive + AlphaReplayPlugin or with GDumb. With
-``--checkpoint`` it resumes from FILE if present (Avalanche's ``maybe_load_checkpoint``) and saves
-after every experience (``save_checkpoint``); ``--stop-after K`` exits once K experiences are done.
-Writes, per experience trained in this process, the buffer contents in order (class, pixel
-digest) and the checkpoint's size in bytes; at the end, the final stream accuracy, every metric the
-evaluator collected (per-iteration losses included) and a digest of the model's parameters.
+For each METHOD in turn (alpha: Naive + AlphaReplayPlugin; gdumb: GDumb), a run on SplitDigits
+(5 experiences) with a benchmark, model and strategy of its own, seeded as :func:`build` does.
+With ``--checkpoint-dir`` it resumes from DIR/METHOD/strategy.ckpt if present (Avalanche's
+``maybe_load_checkpoint``) and saves there after every experience (``save_checkpoint``);
+``--stop-after K`` ends the run once K experiences are done. Writes OUT_DIR/METHOD.json: per
+experience trained in this process, the buffer contents in order (class, pixel digest) and the
+checkpoint's size in bytes; at the end, the final stream accuracy, every metric the evaluator
+collected (per-iteration losses included) and a digest of the model's parameters.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import warnings
+from pathlib import Path
 
 import torch
 from avalanche.checkpointing import maybe_load_checkpoint, save_checkpoint
@@ -24,12 +26,9 @@ from avalanche.evaluation.metrics import accuracy_metrics, loss_metrics
 from avalanche.models import SimpleMLP
 from avalanche.training import Naive
 from avalanche.training.plugins import EvaluationPlugin
+from helpers import digest, listing  # this folder is on sys.path: the script runs from it
 
 from avalanche_replay_ext import AlphaReplayPlugin, GDumb, LinearAlpha, SplitDigits, alpha_replay_metrics
-
-
-def digest(t: torch.Tensor) -> str:
-    return hashlib.sha1(t.detach().contiguous().numpy().tobytes()).hexdigest()[:16]
 
 
 def build(method: str):
@@ -49,11 +48,6 @@ def build(method: str):
     return GDumb(model=model, optimizer=optimizer, mem_size=100, train_epochs=3, gdumb_kwargs={"seed": 0}, **common)
 
 
-def listing(data) -> list[list]:
-    """A dataset's samples in order, as (class, pixel digest)."""
-    return [[int(y), digest(x)] for x, y, *_ in (data[i] for i in range(len(data)))]
-
-
 def memory(strategy, method: str):
     if method == "alpha":
         plugin = next(p for p in strategy.plugins if isinstance(p, AlphaReplayPlugin))
@@ -61,27 +55,19 @@ def memory(strategy, method: str):
     return listing(strategy.gdumb_plugin.memory)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("method", choices=["alpha", "gdumb"])
-    parser.add_argument("out")
-    parser.add_argument("--checkpoint")
-    parser.add_argument("--stop-after", type=int)
-    args = parser.parse_args()
-    warnings.filterwarnings("ignore")
-    torch.set_num_threads(1)
+def run(method: str, out: Path, checkpoint: Path | None, stop_after: int | None) -> None:
     bm = SplitDigits(5, seed=0)
-    strategy, start = build(args.method), 0
-    if args.checkpoint:
-        strategy, start = maybe_load_checkpoint(strategy, args.checkpoint)
+    strategy, start = build(method), 0
+    if checkpoint:
+        strategy, start = maybe_load_checkpoint(strategy, str(checkpoint))
     result = {"start": start, "buffers": {}, "checkpoint_bytes": {}}
     for exp in bm.train_stream[start:]:
         strategy.train(exp)
-        result["buffers"][exp.current_experience] = memory(strategy, args.method)
-        if args.checkpoint:
-            save_checkpoint(strategy, args.checkpoint)
-            result["checkpoint_bytes"][exp.current_experience] = os.path.getsize(args.checkpoint)
-        if args.stop_after is not None and exp.current_experience + 1 >= args.stop_after:
+        result["buffers"][exp.current_experience] = memory(strategy, method)
+        if checkpoint:
+            save_checkpoint(strategy, str(checkpoint))
+            result["checkpoint_bytes"][exp.current_experience] = os.path.getsize(checkpoint)
+        if stop_after is not None and exp.current_experience + 1 >= stop_after:
             break
     else:
         final = strategy.eval(bm.test_stream)
@@ -90,8 +76,24 @@ def main() -> None:
             k: [list(map(int, x)), list(map(float, v))] for k, (x, v) in strategy.evaluator.get_all_metrics().items()
         }
         result["model"] = digest(torch.cat([p.flatten() for p in strategy.model.parameters()]))
-    with open(args.out, "w") as f:
-        json.dump(result, f)
+    out.write_text(json.dumps(result))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out", type=Path)
+    parser.add_argument("methods", nargs="+", choices=["alpha", "gdumb"])
+    parser.add_argument("--checkpoint-dir", type=Path)
+    parser.add_argument("--stop-after", type=int)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(1)
+    for method in args.methods:
+        checkpoint = None
+        if args.checkpoint_dir:  # one file name for all: torch.save repeats it in every record of the archive
+            (args.checkpoint_dir / method).mkdir(parents=True, exist_ok=True)
+            checkpoint = args.checkpoint_dir / method / "strategy.ckpt"
+        run(method, args.out / f"{method}.json", checkpoint, args.stop_after)
 
 
 if __name__ == "__main__":

@@ -1,41 +1,46 @@
-"""One process of a data-parallel run (launch with torchrun): Naive + AlphaReplayPlugin
+"""One process of data-parallel runs (launch with torchrun): Naive + AlphaReplayPlugin
 (MODE "experience" or "iteration": its update_every) or Naive + GDumbPlugin (MODE "gdumb") on
 SplitDigits over torch.distributed (gloo, CPU), as Avalanche's distributed example does it.
 
-    python -m torch.distributed.run --standalone --nproc-per-node 2 tests/_dist_run.py OUT_DIR MODE
+    python -m torch.distributed.run --standalone --nproc-per-node 2 tests/_dist_run.py OUT_DIR MODE...
 
-MODE may end in "-rank-seeds": each process then passes seed=rank to the plugin (a mistake the
-plugins must stop with an error in every process).
+The MODEs run one after the other in the same processes, each from the same random state (as
+``init_distributed(random_seed=...)`` leaves it), with a model, plugin and strategy of its own.
+A MODE may end in "-rank-seeds": each process then passes seed=rank to the plugin (a mistake the
+plugins must stop with an error in every process); the RuntimeError is printed and the next MODE
+runs, and the processes exit with status 1 at the end.
 
-Each rank writes OUT_DIR/rank<r>.json: after every experience, the buffer contents in order and a
-digest of the model parameters; then the final accuracy and the number of iterations trained.
+For each MODE each rank writes OUT_DIR/MODE/rank<r>.json: after every experience, the buffer
+contents in order and a digest of the model parameters; then the final accuracy and the number of
+iterations trained.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import traceback
 import warnings
 from pathlib import Path
 
 import torch
-from _cl_run import digest, listing  # this folder is on sys.path: the script runs from it
 from avalanche.distributed import DistributedHelper
 from avalanche.evaluation.metrics import accuracy_metrics
 from avalanche.models import SimpleMLP
 from avalanche.training import Naive
 from avalanche.training.plugins import EvaluationPlugin
+from helpers import digest, listing  # this folder is on sys.path: the script runs from it
 
 from avalanche_replay_ext import AlphaReplayPlugin, GDumbPlugin, SplitDigits
 
+SEED = 1234
 
-def main(out: Path, mode: str) -> None:
-    warnings.filterwarnings("ignore")
-    torch.set_num_threads(1)
-    DistributedHelper.init_distributed(random_seed=1234, use_cuda=False)
+
+def run(out: Path, mode: str) -> None:
+    DistributedHelper.set_random_seeds(SEED)  # every mode starts where init_distributed left the RNGs
     rank = DistributedHelper.rank
     model = DistributedHelper.wrap_model(SimpleMLP(num_classes=10, input_size=64, hidden_size=64, drop_rate=0.0))
-    # seed None: drawn from the global RNG, which init_distributed seeded alike in every process;
+    # seed None: drawn from the global RNG, which set_random_seeds seeded alike in every process;
     # MODE "<mode>-rank-seeds" passes seed=rank instead, which the plugins must refuse
     mode, seed = mode.removesuffix("-rank-seeds"), (rank if mode.endswith("-rank-seeds") else None)
     if mode == "gdumb":
@@ -71,8 +76,25 @@ def main(out: Path, mode: str) -> None:
         )
     result["accuracy"] = strategy.eval(bm.test_stream)["Top1_Acc_Stream/eval_phase/test_stream/Task000"]
     (out / f"rank{rank}.json").write_text(json.dumps(result))
+
+
+def main(out: Path, modes: list[str]) -> int:
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(1)
+    DistributedHelper.init_distributed(random_seed=SEED, use_cuda=False)
+    failed = False
+    for mode in modes:
+        (out / mode).mkdir(exist_ok=True)
+        try:
+            run(out / mode, mode)
+        except RuntimeError:
+            if not mode.endswith("-rank-seeds"):  # any other failure ends the run (torchrun stops all)
+                raise
+            traceback.print_exc()  # raised in every process after one collective: all go on alike
+            failed = True
     torch.distributed.destroy_process_group()
+    return int(failed)
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), sys.argv[2])
+    sys.exit(main(Path(sys.argv[1]), sys.argv[2:]))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from avalanche.benchmarks.scenarios.online import split_online_stream
 from avalanche.benchmarks.utils.flat_data import LazyIndices, LazyRange
-from conftest import id_dataset
+from helpers import id_dataset
 
 from avalanche_replay_ext import GreedyClassBalancedBuffer, ReservoirSamplingBuffer
 from avalanche_replay_ext import _avalanche_compat as compat

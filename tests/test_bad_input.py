@@ -10,7 +10,7 @@ import pytest
 import torch
 from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset
 from avalanche.training.storage_policy import ClassBalancedBuffer
-from conftest import assert_same_state, id_dataset, make_naive
+from helpers import assert_same_state, id_dataset, make_naive
 
 from avalanche_replay_ext import (
     AlphaReplay,
@@ -220,7 +220,7 @@ def test_failing_updates_and_resizes_leave_the_buffer_unchanged(cls, digits):
     buf.update_from_batch(torch.zeros(3, 1, 8, 8), torch.tensor([1, 2, 3]))  # room left: stored as rows
     buf.post_adapt(None, digits.train_stream[1])
     before, state = contents(buf), buf.state_dict()
-    assert buf._slots.rows.x is not None and len(before) == 20
+    assert state["slots"]["rows"]["x"] is not None and len(before) == 20
     x = torch.zeros(3, 1, 8, 8)
     float_targets = _make_taskaware_tensor_classification_dataset(torch.zeros(3, 1), torch.tensor([0.5, 1.0, 2.0]))
     failing = [

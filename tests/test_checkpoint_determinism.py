@@ -1,6 +1,7 @@
 """Fresh processes: same seeds give identical runs, and a run stopped after 2 of 5 experiences and
 resumed twice from Avalanche's checkpoint, each time in a new process, ends exactly like an
-uninterrupted one, with checkpoints that do not grow by a copy of the data at every resume."""
+uninterrupted one, with checkpoints that do not grow by a copy of the data at every resume. Every
+process runs both methods (alpha replay, GDumb) in turn: five processes in all."""
 
 from __future__ import annotations
 
@@ -10,41 +11,53 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+from avalanche.checkpointing import maybe_load_checkpoint, save_checkpoint
+from helpers import make_naive
+
+from avalanche_replay_ext import AlphaReplayPlugin
 
 RUN = Path(__file__).parent / "_cl_run.py"
+METHODS = ("alpha", "gdumb")
+SEVERAL_PROCESSES = True  # conftest runs these tests after the single-process ones
 
 
-def launch(tmp: Path, method: str, name: str, *args: str) -> tuple[subprocess.Popen, Path]:
-    out = tmp / f"{method}-{name}.json"
-    proc = subprocess.Popen([sys.executable, str(RUN), method, str(out), *args], stderr=subprocess.PIPE, text=True)
-    return proc, out
+def launch(tmp: Path, name: str, *args: str) -> tuple[subprocess.Popen, Path]:
+    """One process running every method in turn, writing ``tmp/name/<method>.json``."""
+    out = tmp / name
+    out.mkdir()
+    cmd = [sys.executable, str(RUN), str(out), *METHODS, *args]
+    return subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True), out
 
 
-def finish(proc: subprocess.Popen, out: Path) -> dict:
+def finish(proc: subprocess.Popen, out: Path) -> dict[str, dict]:
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
-    return json.loads(out.read_text())
+    return {method: json.loads((out / f"{method}.json").read_text()) for method in METHODS}
 
 
-@pytest.fixture(scope="module", params=["alpha", "gdumb"])
-def runs(request, tmp_path_factory) -> dict:
+@pytest.fixture(scope="module")
+def all_runs(tmp_path_factory) -> dict[str, dict[str, dict]]:
     """Two uninterrupted runs (the first saving a checkpoint after every experience) and one run
-    stopped after 2 experiences, resumed in a new process for 2 more, then resumed again to the end."""
-    method, tmp = request.param, tmp_path_factory.mktemp(request.param)
-    checkpoint = str(tmp / "strategy.ckpt")
-    (tmp / "full1").mkdir()  # the same file name: torch.save repeats it in every record of the archive
+    stopped after 2 experiences, resumed in a new process for 2 more, then resumed again to the
+    end; every process runs both methods, each from its own checkpoint."""
+    tmp = tmp_path_factory.mktemp("runs")
+    chain = ("--checkpoint-dir", str(tmp / "chain"))
     first = [
-        launch(tmp, method, "full1", "--checkpoint", str(tmp / "full1" / "strategy.ckpt")),
-        launch(tmp, method, "stopped", "--checkpoint", checkpoint, "--stop-after", "2"),
+        launch(tmp, "full1", "--checkpoint-dir", str(tmp / "full1-checkpoints")),
+        launch(tmp, "stopped", *chain, "--stop-after", "2"),
     ]
     full1, stopped = (finish(*p) for p in first)
-    second = [
-        launch(tmp, method, "full2"),
-        launch(tmp, method, "middle", "--checkpoint", checkpoint, "--stop-after", "4"),
-    ]
+    second = [launch(tmp, "full2"), launch(tmp, "middle", *chain, "--stop-after", "4")]
     full2, middle = (finish(*p) for p in second)
-    resumed = finish(*launch(tmp, method, "resumed", "--checkpoint", checkpoint))
-    return {"method": method, "full1": full1, "full2": full2, "stopped": stopped, "middle": middle, "resumed": resumed}
+    resumed = finish(*launch(tmp, "resumed", *chain))
+    return {"full1": full1, "full2": full2, "stopped": stopped, "middle": middle, "resumed": resumed}
+
+
+@pytest.fixture(params=METHODS)
+def runs(request, all_runs) -> dict:
+    """One method's runs."""
+    return {"method": request.param, **{name: by_method[request.param] for name, by_method in all_runs.items()}}
 
 
 def test_same_seeds_give_identical_buffers_losses_and_metrics_in_fresh_processes(runs):
@@ -75,10 +88,11 @@ def test_resuming_from_a_checkpoint_in_a_new_process_matches_the_uninterrupted_r
 
 NOISE = 1024
 """Bytes a checkpoint may differ from the uninterrupted run's by: two runs of one setting differ by
-a few 64-byte archive records (pickle memo order follows the per-process string hash seed). A
-copy of the training images, what each resume added before, is 368 KB; the index lists and labels
-of a second benchmark's experience datasets (a buffer still pointing into the unpickled ones next
-to the re-created benchmark's), about 5.6 KB per resume."""
+a few 64-byte archive records (pickle memo order follows the per-process string hash seed). What
+each resume added before is far more: a copy of the training images (``IMAGE_BYTES``), or the index
+lists and labels of a second benchmark's experience datasets (a buffer still pointing into the
+unpickled ones next to the re-created benchmark's)."""
+IMAGE_BYTES = 1437 * 64 * 4  # SplitDigits' training images, 8x8 float32
 
 
 def test_checkpoints_stay_the_size_of_the_uninterrupted_runs_across_resumes(runs):
@@ -88,16 +102,12 @@ def test_checkpoints_stay_the_size_of_the_uninterrupted_runs_across_resumes(runs
     assert list(full) == list(resumed) == ["0", "1", "2", "3", "4"]
     for exp in full:  # after 0, 0, 1, 1 and 2 resumes
         assert abs(resumed[exp] - full[exp]) <= NOISE, (exp, resumed, full)
-    assert max(full.values()) < 200 * 1024  # no images inside: the 1437 training images alone are 368 KB
+    assert max(full.values()) < 200 * 1024 < IMAGE_BYTES  # no images inside
 
 
 def test_checkpoints_hold_torch_optimizers_and_their_state(tmp_path, digits):
     """torch.optim hides its submodules from dill's name lookup; the package's reducer makes
     Avalanche's dill checkpoint of a strategy with an optimizer work, state included."""
-    import torch
-    from avalanche.checkpointing import maybe_load_checkpoint, save_checkpoint
-    from conftest import make_naive
-
     strategy = make_naive([], epochs=1)
     strategy.optimizer = torch.optim.Adam(strategy.model.parameters(), lr=0.01)
     strategy.train(digits.train_stream[0])
@@ -115,12 +125,6 @@ def test_checkpoints_hold_torch_optimizers_and_their_state(tmp_path, digits):
 def test_checkpoints_load_with_the_benchmark_as_unique_objects(tmp_path, digits):
     """Avalanche's recommended ``unique_objects=benchmark`` loads our checkpoints (its registering
     pass pickles the benchmark, which holds no images), and the buffer reads the live images."""
-    import torch
-    from avalanche.checkpointing import maybe_load_checkpoint, save_checkpoint
-    from conftest import make_naive
-
-    from avalanche_replay_ext import AlphaReplayPlugin
-
     strategy = make_naive([AlphaReplayPlugin(50, seed=0)], epochs=1)
     strategy.train(digits.train_stream[0])
     save_checkpoint(strategy, tmp_path / "ckpt")

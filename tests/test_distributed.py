@@ -1,5 +1,6 @@
 """Data-parallel training over torch.distributed: 2 processes, gloo backend, CPU, launched with
-torchrun as Avalanche's distributed example is; every process must hold the same buffer."""
+torchrun as Avalanche's distributed example is; every process must hold the same buffer. Two
+launches in all: one trains every mode, one tries every mode with per-process seeds."""
 
 from __future__ import annotations
 
@@ -10,30 +11,39 @@ import sys
 from pathlib import Path
 
 import pytest
-from avalanche.training.plugins import SupervisedPlugin
 
-from avalanche_replay_ext import AlphaReplayPlugin, GDumbPlugin, SplitDigits
+from avalanche_replay_ext import SplitDigits
 
 RUN = Path(__file__).parent / "_dist_run.py"
+MODES = ["experience", "iteration", "gdumb"]
+REFUSED = ["iteration", "gdumb"]
+SEVERAL_PROCESSES = True  # conftest runs these tests after the single-process ones
 
 
-def test_plugins_declare_distributed_support():
-    assert AlphaReplayPlugin.supports_distributed is True
-    assert GDumbPlugin.supports_distributed is True
-    assert SupervisedPlugin.supports_distributed is False  # the default the declaration overrides
-
-
-def torchrun(out: Path, mode: str) -> subprocess.CompletedProcess:
+def torchrun(out: Path, *modes: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(RUN)]
-    return subprocess.run([*cmd, str(out), mode], capture_output=True, text=True, timeout=600)
+    return subprocess.run([*cmd, str(out), *modes], capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.parametrize("mode", ["experience", "iteration", "gdumb"])
-def test_two_processes_train_in_parallel_and_hold_the_same_buffer(tmp_path, mode):
-    proc = torchrun(tmp_path, mode)
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("trained")
+    return out, torchrun(out, *MODES)
+
+
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("refused")
+    return out, torchrun(out, *(f"{mode}-rank-seeds" for mode in REFUSED))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_two_processes_train_in_parallel_and_hold_the_same_buffer(trained, mode):
+    out, proc = trained
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Plugin" not in proc.stderr  # Avalanche prints the class of each plugin lacking distributed support
-    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    # Avalanche prints the class of each plugin lacking distributed support: both plugins declare it
+    assert "Plugin" not in proc.stderr
+    ranks = [json.loads((out / mode / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world_size"] for r in ranks] == [2, 2]
     sizes = [len(e.dataset) for e in SplitDigits(5, seed=0).train_stream]
     for i, (a, b) in enumerate(zip(ranks[0]["experiences"], ranks[1]["experiences"], strict=True)):
@@ -47,12 +57,12 @@ def test_two_processes_train_in_parallel_and_hold_the_same_buffer(tmp_path, mode
         assert ranks[0]["experiences"][-1]["iterations"] == sum(2 * math.ceil(m / 16) for m in per_process)
 
 
-@pytest.mark.parametrize("mode", ["iteration", "gdumb"])
-def test_processes_with_different_seeds_stop_before_training(tmp_path, mode):
+@pytest.mark.parametrize("mode", REFUSED)
+def test_processes_with_different_seeds_stop_before_training(refused, mode):
     """seed=rank would give each process another buffer: every process raises, none trains."""
-    proc = torchrun(tmp_path, f"{mode}-rank-seeds")
+    out, proc = refused
     assert proc.returncode != 0
     plugin = "GDumbPlugin" if mode == "gdumb" else "AlphaReplayPlugin"
     message = f"RuntimeError: {plugin} holds different random states on different processes (ranks [1] differ"
     assert proc.stderr.count(message) == 2, proc.stderr[-3000:]  # raised in both processes
-    assert not list(tmp_path.glob("rank*.json"))
+    assert not list((out / f"{mode}-rank-seeds").glob("rank*.json"))

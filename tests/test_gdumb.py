@@ -15,7 +15,7 @@ from avalanche.logging import TextLogger
 from avalanche.models import SimpleMLP
 from avalanche.training.plugins import EvaluationPlugin, ReplayPlugin, SupervisedPlugin
 from avalanche.training.storage_policy import ParametricBuffer
-from conftest import make_naive, stream_accuracy
+from helpers import make_naive, stream_accuracy
 
 from avalanche_replay_ext import GDumb, GreedyClassBalancedBuffer, SplitDigits
 
@@ -213,8 +213,13 @@ def test_evaluation_plugin_loggers_and_multi_task_memory():
     assert sorted(plugin.storage_policies) == [0, 1, 2, 3, 4]  # one memory per task
     assert all(len(b.buffer) == 30 for b in plugin.storage_policies.values())
     assert len(plugin.memory) == 150 and set(plugin.memory.targets_task_labels) == {0, 1, 2, 3, 4}
-    strategy.eval(bm.test_stream)
-    assert "Top1_Acc_Stream" in log.getvalue() and "Loss_Epoch" in log.getvalue()
+    metrics = strategy.eval(bm.test_stream)
+    text = log.getvalue()
+    assert "Top1_Acc_Stream" in text and "Loss_Epoch" in text
+    assert text.count("\tLoss_Epoch/train_phase/train_stream/Task") == 10  # 5 experiences x 2 epochs
+    assert any(name.startswith("Top1_Acc_Stream") for name in metrics)
+    for name, value in metrics.items():  # the logger writes what the evaluator returns
+        assert f"\t{name} = {value:.4f}\n" in text, name
 
 
 def test_gdumb_on_avalanche_parametric_buffer(digits):

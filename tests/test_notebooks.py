@@ -1,10 +1,12 @@
-"""The tutorial notebooks run end to end (nbclient) and print what the tutorial shows."""
+"""The tutorial notebooks hold their jupytext sources' cells, run end to end (nbclient) and print what
+the tutorial shows. Rebuild them with `python notebooks/build.py` (notebooks/README.md)."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -22,6 +24,7 @@ EXPECTED = {  # a few lines each notebook must print
 def test_notebook_runs_and_prints(name, tmp_path):
     path = tmp_path / name
     shutil.copy(NOTEBOOKS / name, path)
+    shutil.copy(NOTEBOOKS / "_setup.py", tmp_path)  # the setup every notebook imports from its own folder
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
@@ -38,3 +41,19 @@ def test_saved_notebooks_carry_their_outputs():
         nb = nbformat.read(NOTEBOOKS / name, as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert code and all(c.outputs for c in code[1:]), name  # every cell after the setup printed something
+
+
+def cells(path: Path) -> list[tuple[str, str]]:
+    return [(c.cell_type, c.source) for c in jupytext.read(path).cells]
+
+
+def test_each_notebook_has_its_source():
+    assert sorted(p.with_suffix(".ipynb").name for p in NOTEBOOKS.glob("[0-9][0-9]_*.py")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_saved_notebook_is_in_sync_with_its_source(name):
+    """The `.ipynb` holds its `.py` source's cells, in order, same types and text (outputs aside)."""
+    source = NOTEBOOKS / name.replace(".ipynb", ".py")
+    assert cells(NOTEBOOKS / name) == cells(source), f"stale: run `python notebooks/build.py {source.stem}`"
+    assert jupytext.read(source).metadata["jupytext"]["formats"] == "ipynb,py:percent"

@@ -14,8 +14,8 @@ from .. import _avalanche_compat as compat
 from ._rows import RowStore, rows_dataset
 from ._sources import Offered, SourceTable, part_view
 
-ROWS = -1  # source id of a slot whose sample is a tensor row of the RowStore
-_FILL = {"source": ROWS, "index": 0, "targets": 0, "tasks": 0}  # slot-aligned int64 arrays, empty value
+ROW_SOURCE = -1  # source id of a slot whose sample is a tensor row of the RowStore
+_FILL = {"source": ROW_SOURCE, "index": 0, "targets": 0, "tasks": 0}  # slot-aligned int64 arrays, empty value
 
 
 class Selection(NamedTuple):
@@ -104,7 +104,7 @@ class SlotStore:
     def check_batch(self, x: torch.Tensor) -> None:
         """Raise if tensor samples ``x`` could not be stored and collated next to those held."""
         self.rows.check(x)
-        refs = np.flatnonzero(self.source[: self.size] != ROWS)[:1]
+        refs = np.flatnonzero(self.source[: self.size] != ROW_SOURCE)[:1]
         if len(refs):
             held = self._shape(int(self.source[refs[0]]), lambda: self.dataset(refs)[0][0])
             _same_shape("x samples", tuple(x.shape[1:]), "dataset samples", held)
@@ -149,10 +149,10 @@ class SlotStore:
             return
         rows, remap = self.rows.append(x, y, self._live_rows())
         if remap is not None:
-            index, held = self.index.copy(), self.source[: self.size] == ROWS
+            index, held = self.index.copy(), self.source[: self.size] == ROW_SOURCE
             index[: self.size][held] = remap[index[: self.size][held]]
             self.index = index
-        self._assign(slots, source=ROWS, index=rows, targets=y, tasks=t, **extra)
+        self._assign(slots, source=ROW_SOURCE, index=rows, targets=y, tasks=t, **extra)
 
     def _assign(self, slots: np.ndarray, **values: Any) -> None:
         """Write per-slot ``values`` (one array or scalar per field) into ``slots``."""
@@ -178,7 +178,7 @@ class SlotStore:
 
     def _live_rows(self) -> np.ndarray:
         size = self.size
-        return self.index[:size][self.source[:size] == ROWS]
+        return self.index[:size][self.source[:size] == ROW_SOURCE]
 
     def _changed(self) -> None:
         self._view = None
@@ -207,7 +207,7 @@ class SlotStore:
         0, 1, ... in that order (as a compacted row store holds them)."""
         size, live = self.size, self._live_rows()
         index = self.index[:size].copy()
-        index[self.source[:size] == ROWS] = np.arange(len(live))
+        index[self.source[:size] == ROW_SOURCE] = np.arange(len(live))
         return live, index
 
     # ---- reads ---------------------------------------------------------------------------
@@ -224,9 +224,9 @@ class SlotStore:
         """What ``slots`` hold now, enough to build their view later whatever changes meanwhile."""
         source = self.source[slots]
         sids = np.unique(source).tolist()
-        parts = {sid: self.sources.entry(sid) for sid in sids if sid != ROWS}
-        if ROWS in sids:
-            parts[ROWS] = (self.rows.dataset(), True)  # last: the view takes the first part's group
+        parts = {sid: self.sources.entry(sid) for sid in sids if sid != ROW_SOURCE}
+        if ROW_SOURCE in sids:
+            parts[ROW_SOURCE] = (self.rows.dataset(), True)  # last: the view takes the first part's group
         return Selection(source, self.index[slots], self.targets[slots], self.tasks[slots], parts)
 
     # ---- state ---------------------------------------------------------------------------
@@ -240,7 +240,7 @@ class SlotStore:
             "size": size,
             "extra": {name: fill for name, fill in self.fill.items() if name not in _FILL},
             "fields": {**fields, "index": torch.from_numpy(index)},
-            "sources": self.sources.state_dict(set(np.unique(self.source[:size]).tolist()) - {ROWS}),
+            "sources": self.sources.state_dict(set(np.unique(self.source[:size]).tolist()) - {ROW_SOURCE}),
             "rows": self.rows.state_dict(live),
         }
 

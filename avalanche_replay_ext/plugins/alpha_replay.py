@@ -11,7 +11,7 @@ from avalanche.distributed import DistributedHelper
 from avalanche.training.plugins import SupervisedPlugin
 from avalanche.training.storage_policy import ExemplarsBuffer
 
-from .._checks import check_seed, check_size, make_generator
+from .._checks import check_seed, check_size, draw_seed, make_generator
 from ..buffers import ReservoirSamplingBuffer, SlotBuffer
 from ..loaders import DualMinibatchLoader, Minibatch
 from ..schedules import AlphaSchedule, alpha_at, as_schedule
@@ -84,7 +84,7 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
         self.update_every = update_every
         self.generator = make_generator(check_seed(seed))
         if storage_policy is None:
-            storage_policy = ReservoirSamplingBuffer(self.mem_size, seed=self._draw_seed())
+            storage_policy = ReservoirSamplingBuffer(self.mem_size, seed=draw_seed(self.generator))
         elif not isinstance(storage_policy, ExemplarsBuffer):
             raise TypeError(f"storage_policy must be an avalanche ExemplarsBuffer, got {type(storage_policy).__name__}")
         elif storage_policy.max_size != self.mem_size:
@@ -103,9 +103,6 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
         self._dataloader: _CurrentMinibatches | None = None  # what this plugin set as strategy.dataloader
         self._memory_mb: Minibatch | None = None
         self._trained: set = set()  # ids of the experiences trained so far
-
-    def _draw_seed(self) -> int:
-        return int(torch.randint(0, 2**62, (1,), generator=self.generator))
 
     def before_training(self, strategy: SupervisedTemplate, **kwargs) -> None:
         """Stop before any change if another plugin feeds the strategy, or if the processes of a
@@ -136,7 +133,7 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
             batch_size=strategy.train_mb_size,
             batch_size_mem=self.batch_size_mem or strategy.train_mb_size,
             shuffle=shuffle,
-            seed=self._draw_seed(),
+            seed=draw_seed(self.generator),
             num_replicas=DistributedHelper.world_size,
             rank=DistributedHelper.rank,
             num_workers=num_workers,

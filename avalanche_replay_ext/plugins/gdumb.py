@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import math
-from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -12,16 +11,14 @@ import torch
 from avalanche.benchmarks.utils.utils import concat_datasets
 from avalanche.training.plugins import SupervisedPlugin
 from avalanche.training.storage_policy import ExemplarsBuffer
-from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts
 
-from .._checks import as_labels, check_bool, check_seed, check_size
+from .._checks import as_labels, check_bool, check_range, check_seed, check_size, draw_seed
 from ..buffers import GreedyClassBalancedBuffer, SlotBuffer
+from ._gdumb_recipe import WarmupCosine, cutmix, mask_unseen
 from ._guards import check_same_on_every_process
 
 if TYPE_CHECKING:
     from avalanche.training.templates import SupervisedTemplate
-
-MASK_MARGIN = 1e4  # masked logits sit this far below the smallest logit of the batch
 
 
 class GDumbPlugin(SupervisedPlugin, supports_distributed=True):
@@ -81,23 +78,21 @@ class GDumbPlugin(SupervisedPlugin, supports_distributed=True):
         self.warmup, self.cosine = check_bool("warmup", warmup), check_bool("cosine", cosine)
         self.mask_unseen = check_bool("mask_unseen", mask_unseen)
         self.T_0 = check_size("T_0", T_0)
-        _check_range("warmup_factor", warmup_factor, 0.0, 1.0)
-        _check_range("min_lr", min_lr, 0.0, math.inf)
-        _check_range("cutmix_prob", cutmix_prob, 0.0, 1.0)
-        _check_range("cutmix_alpha", cutmix_alpha, 0.0, math.inf, open_low=True)
+        check_range("warmup_factor", warmup_factor, 0.0, 1.0)
+        check_range("min_lr", min_lr, 0.0, math.inf)
+        check_range("cutmix_prob", cutmix_prob, 0.0, 1.0)
+        check_range("cutmix_alpha", cutmix_alpha, 0.0, math.inf, open_low=True)
         if clip_grad_norm is not None:
-            _check_range("clip_grad_norm", clip_grad_norm, 0.0, math.inf, open_low=True)
+            check_range("clip_grad_norm", clip_grad_norm, 0.0, math.inf, open_low=True)
         self.warmup_factor, self.min_lr = warmup_factor, min_lr
         self.cutmix_prob, self.cutmix_alpha, self.clip_grad_norm = cutmix_prob, cutmix_alpha, clip_grad_norm
         seed = check_seed(seed)
-        self.rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,))) if seed is None else seed)
+        self.rng = np.random.default_rng(draw_seed() if seed is None else seed)
         self.storage_policies: dict[int, ExemplarsBuffer] = {}
         self.seen_classes: set[int] = set()
         self.init_model: torch.nn.Module | None = None
-        self._base_lrs: list[float] | None = None
-        self._scheduler: CosineAnnealingWarmRestarts | None = None
-        self._stretch = 1.0  # cosine passes per scheduler epoch, set with the scheduler
-        self._mix: tuple[torch.Tensor, float] | None = None
+        self.schedule = WarmupCosine(self.warmup, warmup_factor, self.cosine, self.T_0, min_lr)
+        self._mix: tuple[torch.Tensor, float] | None = None  # (labels of the pasted boxes, lam)
 
     @property
     def memory(self):
@@ -144,49 +139,21 @@ class GDumbPlugin(SupervisedPlugin, supports_distributed=True):
         strategy.adapted_dataset = self.memory.train()
 
     def before_training_exp(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
-        optimizer = strategy.optimizer
-        if self._base_lrs is None:
-            self._base_lrs = [g["lr"] for g in optimizer.param_groups]
-        optimizer.state = defaultdict(dict)  # no momentum from earlier experiences
-        for group, lr in zip(optimizer.param_groups, self._base_lrs, strict=True):
-            group["lr"] = group["initial_lr"] = lr
-        self._scheduler = None
-        passes = strategy.train_epochs - self._warmup_passes(strategy)
-        if self.cosine and passes > 0:
-            self._scheduler = CosineAnnealingWarmRestarts(optimizer, T_0=self.T_0, T_mult=2, eta_min=self.min_lr)
-            cycles = max(1, int(math.log2(passes / self.T_0 + 1)))  # whole cycles that fit, at least one
-            self._stretch = passes / (self.T_0 * (2**cycles - 1))
-
-    def _warmup_passes(self, strategy: SupervisedTemplate) -> int:
-        return int(self.warmup and strategy.train_epochs > 1)
+        self.schedule.start(strategy.optimizer, strategy.train_epochs)
 
     # ---- one iteration -------------------------------------------------------------------
     def before_training_iteration(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
         clock = strategy.clock
-        pass_ = clock.train_exp_epochs + clock.train_epoch_iterations / max(1, len(strategy.dataloader))
-        warm = self._warmup_passes(strategy)
-        if pass_ < warm:
-            for group, lr in zip(strategy.optimizer.param_groups, self._base_lrs, strict=True):
-                group["lr"] = self.warmup_factor * lr
-        elif self._scheduler is not None:
-            self._scheduler.step((pass_ - warm) / self._stretch)
+        self.schedule.step(
+            strategy.optimizer, clock.train_exp_epochs + clock.train_epoch_iterations / max(1, len(strategy.dataloader))
+        )
 
     def before_forward(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
         self._mix = None
         x = strategy.mb_x
-        if x.dim() < 3 or len(x) < 2 or self.rng.random() >= self.cutmix_prob:
-            return
-        lam = self.rng.beta(self.cutmix_alpha, self.cutmix_alpha)
-        h, w = x.shape[-2:]
-        cut_h, cut_w = int(h * math.sqrt(1 - lam)), int(w * math.sqrt(1 - lam))
-        cy, cx = self.rng.integers(h), self.rng.integers(w)
-        y1, y2 = np.clip([cy - cut_h // 2, cy + cut_h // 2], 0, h)
-        x1, x2 = np.clip([cx - cut_w // 2, cx + cut_w // 2], 0, w)
-        perm = torch.as_tensor(self.rng.permutation(len(x)), device=x.device)
-        mixed = x.clone()
-        mixed[..., y1:y2, x1:x2] = x[perm][..., y1:y2, x1:x2]
-        strategy.mbatch[0] = mixed
-        self._mix = (strategy.mb_y[perm], 1 - (y2 - y1) * (x2 - x1) / (h * w))
+        if x.dim() >= 3 and len(x) >= 2 and self.rng.random() < self.cutmix_prob:
+            strategy.mbatch[0], perm, lam = cutmix(x, self.rng, self.cutmix_alpha)
+            self._mix = strategy.mb_y[perm], lam
 
     def before_backward(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
         if self._mix is not None:  # loss = lam * CE(y) + (1 - lam) * CE(y_b), other terms untouched
@@ -201,15 +168,11 @@ class GDumbPlugin(SupervisedPlugin, supports_distributed=True):
             torch.nn.utils.clip_grad_norm_(strategy.model.parameters(), self.clip_grad_norm)
 
     def after_eval_forward(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
-        out = strategy.mb_output
-        if self.mask_unseen and self.seen_classes and out.dim() == 2:
-            unseen = torch.ones(out.shape[1], dtype=torch.bool, device=out.device)
-            unseen[[c for c in self.seen_classes if c < out.shape[1]]] = False
-            # far below every logit, but finite: stock loss metrics stay finite on unseen classes
-            strategy.mb_output = out.masked_fill(unseen, float(out.min()) - MASK_MARGIN)
+        if self.mask_unseen and self.seen_classes and strategy.mb_output.dim() == 2:
+            strategy.mb_output = mask_unseen(strategy.mb_output, self.seen_classes)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_scheduler": None, "_mix": None}
+        return {**self.__dict__, "_mix": None}
 
 
 class _Experience:
@@ -218,10 +181,3 @@ class _Experience:
     def __init__(self, dataset: Any, exp: Any) -> None:
         self.dataset = dataset
         self.current_experience = getattr(exp, "current_experience", None)
-
-
-def _check_range(name: str, value: Any, low: float, high: float, open_low: bool = False) -> None:
-    number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not number or value < low or value > high or (open_low and value == low):
-        upper = "" if high == math.inf else f" and <= {high}"
-        raise ValueError(f"{name} must be a finite number {'>' if open_low else '>='} {low}{upper}, got {value!r}")

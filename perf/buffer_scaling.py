@@ -8,8 +8,8 @@ costs Avalanche's buffers do not have in this form; the reservoir is the yardsti
   reservoir's `resize` on the same sizes (best of 3): the ratio must stay flat as the size doubles.
 - `buffer_groups` (and building every group's dataset) on a 100,000-slot, 1000-class greedy buffer.
 
-    python benchmarks/buffer_scaling.py            # ~10 s
-    python benchmarks/buffer_scaling.py --quick    # a tenth of the sizes
+    python perf/buffer_scaling.py
+    python perf/buffer_scaling.py --quick    # a tenth of the sizes
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Same split, class order, augmentation, model, optimizer, batch size and passes for both; mean and
 std over seeds of the final accuracy on the whole test stream. Runs are spread over 2 processes.
 
-    python benchmarks/gdumb_accuracy.py            # the full table (258 s on 2 CPU cores)
-    python benchmarks/gdumb_accuracy.py --quick    # one short run per column, to check it works
+    python perf/gdumb_accuracy.py            # the full table
+    python perf/gdumb_accuracy.py --quick    # one short run per column, to check it works
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from torchvision.transforms import RandomCrop
 
 from avalanche_replay_ext import GDumb, SplitMNISTIdx
 from avalanche_replay_ext.benchmarks.mnist_idx import MNIST_MEAN, MNIST_STD
+from avalanche_replay_ext.metrics import stream_accuracy_key
 
 SETTINGS = [  # (memory, hidden units, goal for ours)
     (500, 400, 0.90),
@@ -77,7 +78,7 @@ def run(
         strategy = AvalancheGDumb(**args)
     for exp in bm.train_stream:
         strategy.train(exp)
-    return strategy.eval(bm.test_stream)["Top1_Acc_Stream/eval_phase/test_stream/Task000"]
+    return strategy.eval(bm.test_stream)[stream_accuracy_key()]
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

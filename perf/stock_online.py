@@ -9,8 +9,8 @@ Avalanche's `ReservoirSamplingBuffer`, our `GreedyClassBalancedBuffer` vs Avalan
 `ClassBalancedBuffer(adaptive_size=True)`; Naive on the same online stream, with no replay, is the
 ceiling any buffer can reach in this path.
 
-    python benchmarks/stock_online.py            # ~2.5 min
-    python benchmarks/stock_online.py --quick    # 2 experiences, 1 seed
+    python perf/stock_online.py            # ~2.5 min
+    python perf/stock_online.py --quick    # 2 experiences, 1 seed
 """
 
 from __future__ import annotations

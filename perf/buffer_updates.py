@@ -11,9 +11,9 @@ DataLoader over them (best of 5 and 3), and the pickled size; each the best of 3
 `--splitmnist` serves the same MNIST images the way Avalanche 0.6's `SplitMNIST` does: uint8
 images converted to float per item (its `TensorMNIST`), then its `Normalize` transform.
 
-    python benchmarks/buffer_updates.py               # ~30 s
-    python benchmarks/buffer_updates.py --splitmnist  # samples as SplitMNIST serves them
-    python benchmarks/buffer_updates.py --quick       # 100 updates
+    python perf/buffer_updates.py
+    python perf/buffer_updates.py --splitmnist  # samples as SplitMNIST serves them
+    python perf/buffer_updates.py --quick       # 100 updates
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
 """Every side-by-side benchmark against Avalanche 0.6, one after the other.
 
-    python benchmarks/run.py            # the full set: 1055 s on 2 CPU cores, gdumb_accuracy.py 689 s of it
-    python benchmarks/run.py --quick    # every script in its quick mode (75 s): checks they run
+    python perf/run.py            # the full set (timings: perf/README.md)
+    python perf/run.py --quick    # every script in its quick mode: checks they run
 
-(Both timed before checkpoint_sizes.py was added: it takes 112 s alone, 38 s with --quick.)
-
-MNIST measures read $AVALANCHE_REPLAY_MNIST_DIR. Each script can also run alone; see benchmarks/README.md.
+MNIST measures read $AVALANCHE_REPLAY_MNIST_DIR. Each script can also run alone; see perf/README.md.
 """
 
 from __future__ import annotations

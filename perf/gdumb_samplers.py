@@ -4,8 +4,8 @@ The tutorial's third exercise suggests building GDumb's sampler from ``Parametri
 samplers plug into the same ``GDumb`` strategy through ``storage_policy``. SplitDigits, memory 100,
 SimpleMLP(64-100-10), 16 passes, batch 16, seeds 0-2; final accuracy on the whole test stream.
 
-    python benchmarks/gdumb_samplers.py            # ~10 s on 2 CPU cores
-    python benchmarks/gdumb_samplers.py --quick    # 2 passes, seed 0
+    python perf/gdumb_samplers.py
+    python perf/gdumb_samplers.py --quick    # 2 passes, seed 0
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.storage_policy import ParametricBuffer
 
 from avalanche_replay_ext import GDumb, SplitDigits
+from avalanche_replay_ext.metrics import stream_accuracy_key
 
 
 def run(sampler: str, seed: int, mem: int = 100, passes: int = 16) -> float:
@@ -45,7 +46,7 @@ def run(sampler: str, seed: int, mem: int = 100, passes: int = 16) -> float:
     )
     for exp in benchmark.train_stream:
         strategy.train(exp)
-    return strategy.eval(benchmark.test_stream)["Top1_Acc_Stream/eval_phase/test_stream/Task000"]
+    return strategy.eval(benchmark.test_stream)[stream_accuracy_key()]
 
 
 def main(argv: list[str] | None = None) -> None:

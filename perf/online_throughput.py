@@ -6,8 +6,8 @@ of 10-sample experiences with `ReplayPlugin(1000, storage_policy=ClassBalancedBu
 `AlphaReplayPlugin(1000, alpha=1, update_every="iteration")` in one `train(exp)` per experience.
 Naive (no replay, one `train(exp)` per experience) is the ceiling any replay plugin can reach.
 
-    python benchmarks/online_throughput.py            # ~60 s
-    python benchmarks/online_throughput.py --quick    # 2 experiences, 1 seed
+    python perf/online_throughput.py
+    python perf/online_throughput.py --quick    # 2 experiences, 1 seed
 """
 
 from __future__ import annotations

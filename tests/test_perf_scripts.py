@@ -1,18 +1,44 @@
-"""The benchmark scripts run (quick mode) and print numbers; their speed is not tested here."""
+"""The speed and accuracy scripts (perf/) run in quick mode and print numbers; their speed is not tested
+here. Both commands start when the tests are collected (``START_EARLY``) and run while other tests
+do."""
 
 from __future__ import annotations
 
+import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
-RUN = BENCHMARKS / "run.py"
+from helpers import Started, start
+
+from avalanche_replay_ext.benchmarks import MNIST_DIR_ENV
+
+PERF = Path(__file__).parent.parent / "perf"
+RUN = PERF / "run.py"
+
+
+def quick_run() -> Started:
+    return start("perf/run.py --quick", [sys.executable, str(RUN), "--quick"])
+
+
+def splitmnist_run() -> Started:
+    script = PERF / "buffer_updates.py"
+    return start("buffer_updates.py --splitmnist", [sys.executable, str(script), "--quick", "--splitmnist"])
+
+
+HAVE_MNIST = os.path.isdir(os.environ.get(MNIST_DIR_ENV, ""))  # without it the tests skip: start nothing
+START_EARLY = (
+    {
+        "test_benchmarks_run_quick_and_print_numbers": quick_run,
+        "test_buffer_updates_serves_samples_as_splitmnist": splitmnist_run,
+    }
+    if HAVE_MNIST
+    else {}
+)
 
 
 def test_benchmarks_run_quick_and_print_numbers(mnist_dir):
-    proc = subprocess.run([sys.executable, str(RUN), "--quick"], capture_output=True, text=True, timeout=600)
+    proc = quick_run().result()
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
     scripts = ("buffer_updates", "buffer_scaling", "stock_online", "online_throughput", "experience_replay", "memory")
@@ -42,10 +68,7 @@ def test_benchmarks_run_quick_and_print_numbers(mnist_dir):
 
 
 def test_buffer_updates_serves_samples_as_splitmnist(mnist_dir):
-    script = BENCHMARKS / "buffer_updates.py"
-    proc = subprocess.run(
-        [sys.executable, str(script), "--quick", "--splitmnist"], capture_output=True, text=True, timeout=300
-    )
+    proc = splitmnist_run().result(timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "100 updates of 10 samples (as SplitMNIST serves them)" in proc.stdout
     ratios = r"Avalanche Parametric\(class\) / ours GreedyClassBalanced: update \d+\.\dx, .* read \d+\.\dx"

@@ -6,8 +6,8 @@ no-buffer baseline. Each run is a fresh process; it reports its RSS after loadin
 peak RSS after training (VmHWM, which starts afresh in a new process). The MNIST images take 31 MB
 (10,000 x 784 float32); a buffer that copied 5000 of them would add about 16 MB.
 
-    python benchmarks/memory.py            # ~50 s
-    python benchmarks/memory.py --quick    # 2 experiences
+    python perf/memory.py
+    python perf/memory.py --quick    # 2 experiences
 """
 
 from __future__ import annotations

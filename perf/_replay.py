@@ -16,6 +16,7 @@ from avalanche.training import Naive
 from avalanche.training.plugins import EvaluationPlugin
 
 from avalanche_replay_ext import SplitMNISTIdx
+from avalanche_replay_ext.metrics import stream_accuracy_key
 
 LR = 0.005  # one optimizer for every strategy; the replay plugins scale their loss differently (README)
 
@@ -49,7 +50,7 @@ def run(plugins: list, experiences: Iterable, n_samples: int, test_stream, seed:
     for exp in experiences:
         strategy.train(exp)
     seconds = time.perf_counter() - start
-    accuracy = strategy.eval(test_stream)["Top1_Acc_Stream/eval_phase/test_stream/Task000"]
+    accuracy = strategy.eval(test_stream)[stream_accuracy_key()]
     return n_samples / seconds, accuracy
 
 

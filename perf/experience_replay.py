@@ -6,8 +6,8 @@ batch 10, memory 1000, SGD(0.005, momentum 0.9), seeds 0-4. Avalanche: Naive, an
 step, one mean loss). Ours: `AlphaReplayPlugin(1000)` with alpha 1 and with `LinearAlpha(0.25)`
 (alpha_t = t / 4: 1 on the last experience), reservoir buffer, 10 + 10 samples per step.
 
-    python benchmarks/experience_replay.py            # ~70 s
-    python benchmarks/experience_replay.py --quick    # 2 experiences, 1 seed
+    python perf/experience_replay.py
+    python perf/experience_replay.py --quick    # 2 experiences, 1 seed
 """
 
 from __future__ import annotations

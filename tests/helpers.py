@@ -1,0 +1,132 @@
+"""Helpers the tests share (``from helpers import ...``; this folder is on ``sys.path``)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset
+from avalanche.models import SimpleMLP
+from avalanche.training import Naive
+from avalanche.training.plugins import EvaluationPlugin
+
+
+def id_dataset(ids: torch.Tensor, task: int = 0):
+    """A dataset whose class target is each sample's id, so a buffer's targets name its samples."""
+    ids = torch.as_tensor(ids, dtype=torch.long)
+    return _make_taskaware_tensor_classification_dataset(ids.float().unsqueeze(1), ids, task_labels=task)
+
+
+def make_naive(plugins, *, epochs=3, mb_size=32, evaluator=None, model=None, seed=0, **kwargs) -> Naive:
+    """Avalanche's Naive on SplitDigits-sized inputs: SimpleMLP(64 -> 128 -> 10), SGD(0.1, momentum 0.9)."""
+    torch.manual_seed(seed)
+    model = model or SimpleMLP(num_classes=10, input_size=64, hidden_size=128, drop_rate=0.0)
+    return Naive(
+        model=model,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+        criterion=torch.nn.CrossEntropyLoss(),
+        train_mb_size=mb_size,
+        train_epochs=epochs,
+        eval_mb_size=512,
+        plugins=plugins,
+        evaluator=evaluator or EvaluationPlugin(loggers=[]),
+        **kwargs,
+    )
+
+
+def stream_accuracy(strategy, stream) -> float:
+    """Accuracy of ``strategy.model`` over all test experiences together."""
+    strategy.model.eval()
+    correct = total = 0
+    with torch.no_grad():
+        for exp in stream:
+            for x, y, t in torch.utils.data.DataLoader(exp.dataset.eval(), batch_size=512):
+                out = strategy.model(x, t) if hasattr(strategy.model, "forward_single_task") else strategy.model(x)
+                correct += int((out.argmax(1) == y).sum())
+                total += len(y)
+    return correct / total
+
+
+def digest(t: torch.Tensor) -> str:
+    """A short hash of a tensor's values."""
+    return hashlib.sha1(t.detach().contiguous().numpy().tobytes()).hexdigest()[:16]
+
+
+def listing(data) -> list[list]:
+    """A dataset's samples in order, as (class, pixel digest)."""
+    return [[int(y), digest(x)] for x, y, *_ in (data[i] for i in range(len(data)))]
+
+
+def assert_same_state(a, b, path: str = "state") -> None:
+    """Two ``state_dict()`` s hold the same values: equal tensors, arrays and numbers, the same
+    referenced datasets (by identity)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b), (path, list(a), b)
+        for key in a:
+            assert_same_state(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), path
+    elif isinstance(a, list | tuple):
+        assert type(a) is type(b) and len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same_state(x, y, f"{path}[{i}]")
+    else:
+        assert a is b or a == b, (path, a, b)
+
+
+class Started:
+    """A command started now; its output goes to files (no pipe fills while it waits to be read)."""
+
+    def __init__(self, cmd: list[str], logs: Path, cwd: Path | None = None) -> None:
+        self.cwd = cwd
+        self._out, self._err = logs.with_suffix(".out").open("w+"), logs.with_suffix(".err").open("w+")
+        self.proc = subprocess.Popen(cmd, stdout=self._out, stderr=self._err, text=True, cwd=cwd)
+
+    def result(self, timeout: float = 600) -> subprocess.CompletedProcess:
+        """Wait for it to end; its exit status, stdout and stderr."""
+        self.proc.wait(timeout=timeout)
+        outputs = []
+        for f in (self._out, self._err):
+            f.seek(0)
+            outputs.append(f.read())
+        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, *outputs)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._out.close()
+        self._err.close()
+
+
+_STARTED: dict[str, Started] = {}
+_FOLDER: list[Path] = []
+
+
+def start(name: str, cmd: list[str], own_folder: bool = False) -> Started:
+    """Start ``cmd`` once per session, or return the run already started under ``name``; with
+    ``own_folder``, in an empty working directory of its own (``.cwd``). A test module maps its
+    tests' names to such starts in ``START_EARLY``: conftest makes them once those tests are
+    collected, so slow commands run while the tests before theirs do."""
+    if name not in _STARTED:
+        if not _FOLDER:
+            _FOLDER.append(Path(tempfile.mkdtemp(prefix="pytest-started-")))
+        folder = _FOLDER[0] / re.sub(r"\W+", "-", name)
+        cwd = folder / "cwd" if own_folder else None
+        (cwd or folder).mkdir(parents=True)
+        _STARTED[name] = Started(cmd, folder / "log", cwd)
+    return _STARTED[name]
+
+
+def stop_started() -> None:
+    """Stop what is still running (a session cut short), and remove the folders."""
+    for started in _STARTED.values():
+        started.stop()
+    _STARTED.clear()
+    if _FOLDER:
+        shutil.rmtree(_FOLDER.pop(), ignore_errors=True)
