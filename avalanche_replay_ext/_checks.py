@@ -36,8 +36,7 @@ def check_seed(seed: object) -> int | None:
 def check_range(name: str, value: object, low: float, high: float, open_low: bool = False) -> float:
     """Return ``value`` if it is a finite real number in ``[low, high]`` (``(low, high]`` if
     ``open_low``), else raise naming ``name``."""
-    number = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    if not number or value < low or value > high or (open_low and value == low):
+    if not _finite_real(value) or value < low or value > high or (open_low and value == low):
         upper = "" if high == math.inf else f" and <= {high}"
         raise ValueError(f"{name} must be a finite number {'>' if open_low else '>='} {low}{upper}, got {value!r}")
     return float(value)
@@ -45,9 +44,13 @@ def check_range(name: str, value: object, low: float, high: float, open_low: boo
 
 def check_alpha(name: str, value: object) -> float:
     """Return a memory-loss weight as a float if it is finite and >= 0, else raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+    if not _finite_real(value) or value < 0:
         raise ValueError(f"{name} must be a finite float >= 0, got {value!r}")
     return float(value)
+
+
+def _finite_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def check_bool(name: str, value: object) -> bool:
