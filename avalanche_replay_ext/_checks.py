@@ -21,15 +21,15 @@ def check_size(name: str, value: object) -> int:
 SEED_RANGE = (0, 2**64)  # what torch.Generator.manual_seed keeps without wrapping
 
 
-def check_seed(seed: object) -> int | None:
-    """Return ``seed`` if it is None or an int in ``[0, 2**64)``, else raise."""
-    if seed is None:
+def check_seed(seed: object, name: str = "seed", optional: bool = True) -> int | None:
+    """Return ``seed`` if it is an int in ``[0, 2**64)`` (or None, if ``optional``), else raise."""
+    if seed is None and optional:
         return None
-    allowed = "None or an int in [0, 2**64)"
+    allowed = ("None or " if optional else "") + "an int in [0, 2**64)"
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be {allowed}, got {seed!r} of type {type(seed).__name__}")
+        raise TypeError(f"{name} must be {allowed}, got {seed!r} of type {type(seed).__name__}")
     if not SEED_RANGE[0] <= seed < SEED_RANGE[1]:
-        raise ValueError(f"seed must be {allowed}, got {seed}")
+        raise ValueError(f"{name} must be {allowed}, got {seed}")
     return int(seed)
 
 
@@ -37,16 +37,14 @@ def check_range(name: str, value: object, low: float, high: float, open_low: boo
     """Return ``value`` if it is a finite real number in ``[low, high]`` (``(low, high]`` if
     ``open_low``), else raise naming ``name``."""
     if not _finite_real(value) or value < low or value > high or (open_low and value == low):
-        upper = "" if high == math.inf else f" and <= {high}"
-        raise ValueError(f"{name} must be a finite number {'>' if open_low else '>='} {low}{upper}, got {value!r}")
+        upper = "" if high == math.inf else f" and <= {high:g}"
+        raise ValueError(f"{name} must be a finite number {'>' if open_low else '>='} {low:g}{upper}, got {value!r}")
     return float(value)
 
 
 def check_alpha(name: str, value: object) -> float:
     """Return a memory-loss weight as a float if it is finite and >= 0, else raise naming ``name``."""
-    if not _finite_real(value) or value < 0:
-        raise ValueError(f"{name} must be a finite float >= 0, got {value!r}")
-    return float(value)
+    return check_range(name, value, 0.0, math.inf)
 
 
 def _finite_real(value: object) -> bool:

@@ -10,14 +10,17 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import statistics
 import sys
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from itertools import product
 from pathlib import Path
 
 from . import plots
-from ._checks import check_seed
+from ._checks import check_alpha, check_range, check_seed, check_size
 from .benchmarks.mnist_idx import MNIST_DIR_ENV, mnist_dir
 from .experiments import BENCHMARKS, SCHEDULES, STRATEGIES, Result, Setting, run_setting
 
@@ -37,38 +40,26 @@ CSV_COLUMNS = (
 )
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _option(parse: Callable[[str], object], check: Callable[[str, object], object]) -> Callable[[str], object]:
+    """An argparse type: ``parse`` the text, then apply a rule of ``_checks`` (one message per rule)."""
+
+    def convert(text: str) -> object:
+        try:
+            value = parse(text)
+        except ValueError:
+            value = text
+        try:
+            return check("value", value)
+        except (TypeError, ValueError) as err:
+            raise argparse.ArgumentTypeError(str(err).removeprefix("value ")) from None
+
+    return convert
 
 
-def _seed(text: str) -> int:
-    try:
-        return check_seed(int(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**64), got {text!r}") from None
-
-
-def _alpha(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = _alpha(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("expected a number > 0, got 0")
-    return value
+_positive_int = _option(int, check_size)
+_seed = _option(int, lambda name, value: check_seed(value, name, optional=False))
+_alpha = _option(float, check_alpha)
+_positive_float = _option(float, partial(check_range, low=0.0, high=math.inf, open_low=True))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,7 +15,7 @@ from ._checks import check_alpha
 class ConstantAlpha:
     """``alpha_t = alpha`` for every experience.
 
-    :param alpha: the weight of the memory loss, a finite float >= 0.
+    :param alpha: the weight of the memory loss, a finite number >= 0.
     """
 
     def __init__(self, alpha: float = 1.0) -> None:
@@ -32,7 +32,7 @@ class LinearAlpha:
     """``alpha_t = alpha_base * t``: with ``alpha_base = 1`` the memory, holding ``t`` past
     experiences, gets ``t`` times the weight of the one current experience, as in joint training.
 
-    :param alpha_base: the growth per experience, a finite float >= 0.
+    :param alpha_base: the growth per experience, a finite number >= 0.
     """
 
     def __init__(self, alpha_base: float = 1.0) -> None:

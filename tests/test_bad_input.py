@@ -117,7 +117,7 @@ def test_split_digits_rejects_counts_that_do_not_divide_the_classes():
     ],
 )
 def test_alpha_must_be_finite_and_non_negative(name, build, bad):
-    with pytest.raises(ValueError, match=f"{name} must be a finite float >= 0"):
+    with pytest.raises(ValueError, match=f"{name} must be a finite number >= 0"):
         build(bad)
 
 
@@ -145,7 +145,7 @@ def test_a_schedule_turning_bad_fails_when_that_experience_starts_and_changes_no
     strategy.train(digits.train_stream[1])
     buf = replay.storage_policy
     before, n_seen, params = contents(buf), buf.n_seen, [p.clone() for p in strategy.model.parameters()]
-    with pytest.raises(ValueError, match=r"alpha schedule .* at t=2 must be a finite float >= 0"):
+    with pytest.raises(ValueError, match=r"alpha schedule .* at t=2 must be a finite number >= 0"):
         strategy.train(digits.train_stream[2])
     assert contents(buf) == before and buf.n_seen == n_seen
     assert all(torch.equal(a, b) for a, b in zip(params, strategy.model.parameters(), strict=True))
@@ -169,11 +169,11 @@ def test_bad_alpha_replay_arguments(kwargs, error, match):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"cutmix_prob": 1.5}, "cutmix_prob must be a finite number >= 0.0 and <= 1.0"),
-        ({"cutmix_prob": -0.1}, "cutmix_prob must be a finite number >= 0.0 and <= 1.0"),
-        ({"cutmix_alpha": 0.0}, "cutmix_alpha must be a finite number > 0.0"),
-        ({"clip_grad_norm": -1.0}, "clip_grad_norm must be a finite number > 0.0"),
-        ({"min_lr": math.nan}, "min_lr must be a finite number >= 0.0"),
+        ({"cutmix_prob": 1.5}, "cutmix_prob must be a finite number >= 0 and <= 1"),
+        ({"cutmix_prob": -0.1}, "cutmix_prob must be a finite number >= 0 and <= 1"),
+        ({"cutmix_alpha": 0.0}, "cutmix_alpha must be a finite number > 0"),
+        ({"clip_grad_norm": -1.0}, "clip_grad_norm must be a finite number > 0"),
+        ({"min_lr": math.nan}, "min_lr must be a finite number >= 0"),
         ({"warmup_factor": math.inf}, "warmup_factor must be a finite number"),
         ({"storage_policy": "class"}, "storage_policy must be an avalanche ExemplarsBuffer"),
     ],

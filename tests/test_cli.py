@@ -111,14 +111,15 @@ def test_sweep_has_one_row_per_setting_and_plots(tmp_path):
     ("args", "message"),
     [
         (["run", "--strategy", "bogus"], "invalid choice: 'bogus'"),
-        (["run", "--mem-size", "-5"], "expected a positive integer, got -5"),
-        (["run", "--mem-size", "2.5"], "expected a positive integer, got '2.5'"),
-        (["run", "--alpha", "-1"], "expected a finite number >= 0"),
-        (["sweep", "--mem-sizes", "0"], "expected a positive integer, got 0"),
+        (["run", "--mem-size", "-5"], "argument --mem-size: must be a positive int (>= 1), got -5"),
+        (["run", "--mem-size", "2.5"], "argument --mem-size: must be a positive int (>= 1), got '2.5'"),
+        (["run", "--alpha", "-1"], "argument --alpha: must be a finite number >= 0, got -1.0"),
+        (["run", "--lr", "0"], "argument --lr: must be a finite number > 0, got 0.0"),
+        (["sweep", "--mem-sizes", "0"], "argument --mem-sizes: must be a positive int (>= 1), got 0"),
         (["run", "--benchmark", "mnist-idx", "--data-dir", "/nonexistent/mnist"], "does not exist"),
-        (["run", "--epochs", "0"], "expected a positive integer, got 0"),
-        (["run", "--seed", str(2**70)], f"expected an integer in [0, 2**64), got '{2**70}'"),
-        (["sweep", "--seeds", "0", "-1"], "expected an integer in [0, 2**64), got '-1'"),
+        (["run", "--epochs", "0"], "argument --epochs: must be a positive int (>= 1), got 0"),
+        (["run", "--seed", str(2**70)], f"argument --seed: must be an int in [0, 2**64), got {2**70}"),
+        (["sweep", "--seeds", "0", "-1"], "argument --seeds: must be an int in [0, 2**64), got -1"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(args, message, capsys):
