@@ -141,9 +141,7 @@ def run_setting(setting: Setting, progress: bool = True, data_dir: str | os.Path
     for exp in tqdm(benchmark.train_stream, desc=f"{s.strategy} mem {s.mem_size} seed {s.seed}", disable=not progress):
         strategy.train(exp)
         metrics = strategy.eval(benchmark.test_stream)
-        result.accuracy_matrix.append(
-            [metrics[experience_accuracy_key(j)] for j in range(n_test)]
-        )
+        result.accuracy_matrix.append([metrics[experience_accuracy_key(j)] for j in range(n_test)])
         result.final_accuracy = metrics[stream_accuracy_key()]
     result.seconds = time.perf_counter() - start
     return result

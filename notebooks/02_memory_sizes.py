@@ -29,6 +29,9 @@ from _setup import benchmark_switch  # quiets warnings (avalanche's import-time 
 USE_MNIST = False  # True: MNIST from the IDX files in $AVALANCHE_REPLAY_MNIST_DIR (8000/2000 split)
 INPUT_SIZE, BENCHMARK, make_benchmark = benchmark_switch(USE_MNIST)
 
+# %% tags=["parameters"]
+mem_sizes, seeds = [0, 10, 30, 100, 300, 1000], [0, 1]
+
 # %%
 import statistics
 
@@ -36,7 +39,6 @@ import matplotlib.pyplot as plt
 
 from avalanche_replay_ext.experiments import Setting, run_setting
 
-mem_sizes, seeds = [0, 10, 30, 100, 300, 1000], [0, 1]
 accuracy = {}
 for mem in mem_sizes:
     strategy = "naive" if mem == 0 else "replay"

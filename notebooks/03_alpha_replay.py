@@ -67,14 +67,15 @@ print(f"final accuracy on the test stream: {correct / total:.3f}")
 # The plugin does the same inside any `SupervisedTemplate`. `t` is the number of experiences trained before the
 # current one; `LinearAlpha(a)` gives `alpha_t = a * t`. Constant alphas against linear ones, two seeds each:
 
+# %% tags=["parameters"]
+seeds, constant_alphas, linear_alphas = [0, 1], [0.0, 0.25, 0.5, 1.0, 2.0, 4.0], [0.5, 1.0]
+
 # %%
 import statistics
 
 import matplotlib.pyplot as plt
 
 from avalanche_replay_ext.experiments import Setting, run_setting
-
-seeds = [0, 1]
 
 
 def final(alpha, schedule):
@@ -90,8 +91,8 @@ def final(alpha, schedule):
     return [r.final_accuracy for r in runs]
 
 
-constant = {a: final(a, "constant") for a in [0.0, 0.25, 0.5, 1.0, 2.0, 4.0]}
-linear = {a: final(a, "linear") for a in [0.5, 1.0]}
+constant = {a: final(a, "constant") for a in constant_alphas}
+linear = {a: final(a, "linear") for a in linear_alphas}
 for name, table in (("constant", constant), ("linear", linear)):
     for a, accs in table.items():
         print(f"{name:>8} alpha {a:<5}: {statistics.mean(accs):.3f} +- {statistics.pstdev(accs):.3f}")

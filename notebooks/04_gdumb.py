@@ -44,6 +44,9 @@ for exp in benchmark.train_stream:
     print(f"after experience {exp.current_experience}: greedy {greedy.class_counts()}")
     print(f"{'':>22}parametric { {k: len(g.buffer) for k, g in parametric.buffer_groups.items()} }")
 
+# %% tags=["parameters"]
+seeds, passes = [0, 1, 2], 16
+
 # %%
 import random
 import statistics
@@ -55,9 +58,10 @@ from avalanche.models import SimpleMLP
 from avalanche.training.plugins import EvaluationPlugin
 
 from avalanche_replay_ext import GDumb
+from avalanche_replay_ext.metrics import stream_accuracy_key
 
 
-def gdumb(sampler, seed, mem=100, passes=16):
+def gdumb(sampler, seed, mem=100):
     torch.manual_seed(seed)
     random.seed(seed)  # Avalanche's ParametricBuffer draws from Python's global `random`
     model = SimpleMLP(input_size=INPUT_SIZE, hidden_size=100, drop_rate=0.0)
@@ -77,10 +81,10 @@ def gdumb(sampler, seed, mem=100, passes=16):
     )
     for exp in benchmark.train_stream:
         strategy.train(exp)
-    return strategy.eval(benchmark.test_stream)["Top1_Acc_Stream/eval_phase/test_stream/Task000"]
+    return strategy.eval(benchmark.test_stream)[stream_accuracy_key()]
 
 
-results = {s: [gdumb(s, seed) for seed in (0, 1, 2)] for s in ("GreedyClassBalancedBuffer", "ParametricBuffer")}
+results = {s: [gdumb(s, seed) for seed in seeds] for s in ("GreedyClassBalancedBuffer", "ParametricBuffer")}
 for s, accs in results.items():
     print(f"{s:>26}: {statistics.mean(accs):.3f} +- {statistics.pstdev(accs):.3f}")
 
@@ -91,7 +95,7 @@ plt.bar(
 )
 plt.ylabel("final accuracy (test stream)")
 plt.ylim(0, 1)
-plt.title("GDumb, memory 100, 16 passes, 3 seeds")
+plt.title(f"GDumb, memory 100, {passes} passes, mean +- std over {len(seeds)} seeds")
 plt.show()
 
 # %% [markdown]

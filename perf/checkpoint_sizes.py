@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
+import os
 import sys
 import tempfile
 import warnings
@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
+from _measure import join, start_fresh_process
 from _own_dataset import RegisteredPart, own_tensors, recipe_part
 from avalanche.benchmarks import nc_benchmark
 from avalanche.checkpointing import maybe_load_checkpoint, save_checkpoint
@@ -135,7 +136,9 @@ def run_case(case: Case, folder: Path, root: str, resumed: bool, n_experiences: 
 
 
 def worker(folder: Path, resumed: bool, n_experiences: int) -> None:
-    """One process: every case, resumed one step or uninterrupted; sizes to ``folder`` as JSON."""
+    """One process: every case, resumed one step or uninterrupted; sizes to ``folder`` as JSON.
+    Its output is dropped: Avalanche prints "Mapping cpu to cpu" per unpickled device."""
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the rest of this process
     warnings.filterwarnings("ignore")
     warnings.showwarning = lambda *args, **kwargs: None  # Avalanche's ReplayPlugin warns on every update
     torch.set_num_threads(1)
@@ -147,30 +150,15 @@ def worker(folder: Path, resumed: bool, n_experiences: int) -> None:
 
 
 # ---- the driver --------------------------------------------------------------------------------
-def launch(folder: Path, resumed: bool, n_experiences: int, name: str) -> tuple[subprocess.Popen, Path]:
-    """Start a worker process; its stderr goes to ``folder/name.log`` (a pipe could fill up)."""
-    args = [sys.executable, __file__, "--worker", str(folder), "--experiences", str(n_experiences)]
-    args += ["--resumed"] if resumed else []
-    log = folder / f"{name}.log"
-    with open(log, "w") as err:  # stdout dropped: Avalanche prints "Mapping cpu to cpu" per unpickled device
-        return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, text=True), log
-
-
-def wait(worker: tuple[subprocess.Popen, Path]) -> None:
-    proc, log = worker
-    if proc.wait():
-        raise RuntimeError(f"worker failed:\n{log.read_text()[-3000:]}")
-
-
 def measure(n_experiences: int) -> dict[str, dict[str, list[int]]]:
     """Sizes after each experience, ``{case: {"resumed": [...], "full": [...]}}``: the
     uninterrupted process runs beside the chain of resumed ones (2 processes at a time)."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        full = launch(folder, False, n_experiences, "full")
-        for step in range(n_experiences):
-            wait(launch(folder, True, n_experiences, f"resumed-{step}"))
-        wait(full)
+        full = start_fresh_process(worker, folder, False, n_experiences)
+        for _ in range(n_experiences):
+            join(start_fresh_process(worker, folder, True, n_experiences))
+        join(full)
         read = {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")}
     out = {}
     for case in CASES:
@@ -196,13 +184,7 @@ def report(sizes: dict[str, dict[str, list[int]]]) -> None:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2 experiences (1 resume)")
-    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--resumed", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--experiences", type=int, default=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.worker:
-        worker(args.worker, args.resumed, args.experiences)
-        return {}
     sizes = measure(2 if args.quick else 5)
     report(sizes)
     return sizes

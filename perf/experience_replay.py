@@ -7,7 +7,7 @@ step, one mean loss). Ours: `AlphaReplayPlugin(1000)` with alpha 1 and with `Lin
 (alpha_t = t / 4: 1 on the last experience), reservoir buffer, 10 + 10 samples per step.
 
     python perf/experience_replay.py
-    python perf/experience_replay.py --quick    # 2 experiences, 1 seed
+    python perf/experience_replay.py --quick    # 2 experiences of 200 samples, 1 seed
 """
 
 from __future__ import annotations

@@ -2,20 +2,24 @@
 
 MNIST 8000/2000 (SplitMNISTIdx, $AVALANCHE_REPLAY_MNIST_DIR), 5 experiences, SimpleMLP, one epoch,
 batch 10: Avalanche's `ReplayPlugin(5000)` vs our `AlphaReplayPlugin(5000)`, and Naive as the
-no-buffer baseline. Each run is a fresh process; it reports its RSS after loading the data and its
-peak RSS after training (VmHWM, which starts afresh in a new process). The MNIST images take 31 MB
-(10,000 x 784 float32); a buffer that copied 5000 of them would add about 16 MB.
+no-buffer baseline. Each run is a fresh process, forked from a server that has imported torch,
+Avalanche and this package (``_measure.in_fresh_process``), as every run would. It reports its RSS
+after loading the data and its peak RSS after training (VmHWM, which starts afresh in a new
+process). The MNIST images take 31 MB (10,000 x 784 float32); a buffer that copied 5000 of them
+would add about 16 MB.
 
     python perf/memory.py
-    python perf/memory.py --quick    # 2 experiences
+    python perf/memory.py --quick    # 2 experiences of 200 samples
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
+import tempfile
+from pathlib import Path
+
+from _measure import in_fresh_process
 
 METHODS = ("Avalanche Naive (no buffer)", "Avalanche ReplayPlugin(5000)", "ours AlphaReplayPlugin(5000)")
 
@@ -27,7 +31,8 @@ def high_water_mb() -> float:
         return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
 
 
-def child(method: str, quick: bool) -> None:
+def child(method: str, quick: bool, out: str) -> None:
+    """One run, in a process of its own; its readings go to ``out`` as JSON."""
     from _measure import rss_mb
     from _replay import run, setup
     from avalanche.training.plugins import ReplayPlugin
@@ -44,23 +49,19 @@ def child(method: str, quick: bool) -> None:
     run(plugins, train, sum(len(e.dataset) for e in train), test, seed=0)
     buffer = plugins[0].storage_policy.buffer if plugins else []
     peak = high_water_mb()
-    print(json.dumps({"before": before, "peak": peak, "buffer": len(buffer)}))
+    Path(out).write_text(json.dumps({"before": before, "peak": peak, "buffer": len(buffer)}))
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.child:
-        child(args.child, args.quick)
-        return {}
     results = {}
     print(f"{'method':<34}{'RSS after loading (MB)':>24}{'peak RSS (MB)':>15}{'buffer size':>13}")
     for method in METHODS:
-        cmd = [sys.executable, __file__, "--child", method] + (["--quick"] if args.quick else [])
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-        r = results[method] = json.loads(out.strip().splitlines()[-1])
+        with tempfile.TemporaryDirectory() as tmp:
+            in_fresh_process(child, method, args.quick, f"{tmp}/result.json")
+            r = results[method] = json.loads(Path(tmp, "result.json").read_text())
         print(f"{method:<34}{r['before']:>24.0f}{r['peak']:>15.0f}{r['buffer']:>13}")
     ours, theirs, naive = results[METHODS[2]], results[METHODS[1]], results[METHODS[0]]
     print(

@@ -1,7 +1,8 @@
 """Every side-by-side benchmark against Avalanche 0.6, one after the other.
 
-    python perf/run.py            # the full set (timings: perf/README.md)
-    python perf/run.py --quick    # every script in its quick mode: checks they run
+    python perf/run.py                          # the full set (timings: perf/README.md)
+    python perf/run.py --quick                  # every script in its quick mode: checks they run
+    python perf/run.py stock_online memory      # only the scripts named
 
 MNIST measures read $AVALANCHE_REPLAY_MNIST_DIR. Each script can also run alone; see perf/README.md.
 """
@@ -24,26 +25,34 @@ import memory  # noqa: E402
 import online_throughput  # noqa: E402
 import stock_online  # noqa: E402
 
-SCRIPTS = [
-    buffer_updates,
-    buffer_scaling,
-    stock_online,
-    online_throughput,
-    experience_replay,
-    memory,
-    checkpoint_sizes,
-    gdumb_samplers,
-    gdumb_accuracy,
+SCRIPTS = [  # (script, its own flags)
+    (buffer_updates, []),
+    (buffer_updates, ["--splitmnist"]),
+    (buffer_scaling, []),
+    (stock_online, []),
+    (online_throughput, []),
+    (experience_replay, []),
+    (memory, []),
+    (checkpoint_sizes, []),
+    (gdumb_samplers, []),
+    (gdumb_accuracy, []),
 ]
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     flags = ["--quick"] if "--quick" in args else []
-    for script in SCRIPTS:
-        print(f"\n== {script.__name__} {' '.join(flags)}", flush=True)
+    names = [a for a in args if a != "--quick"]
+    known = list(dict.fromkeys(script.__name__ for script, _ in SCRIPTS))
+    unknown = set(names) - set(known)
+    if unknown:
+        sys.exit(f"run.py: unknown scripts {sorted(unknown)}; choose from {known}")
+    for script, own in SCRIPTS:
+        if names and script.__name__ not in names:
+            continue
+        print(f"\n== {script.__name__} {' '.join(flags + own)}", flush=True)
         start = time.perf_counter()
-        script.main(flags)
+        script.main(flags + own)
         print(f"({time.perf_counter() - start:.0f} s)", flush=True)
 
 

@@ -10,7 +10,7 @@ Avalanche's `ReservoirSamplingBuffer`, our `GreedyClassBalancedBuffer` vs Avalan
 ceiling any buffer can reach in this path.
 
     python perf/stock_online.py            # ~2.5 min
-    python perf/stock_online.py --quick    # 2 experiences, 1 seed
+    python perf/stock_online.py --quick    # 2 experiences of 200 samples, 1 seed
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from avalanche.training.plugins import EvaluationPlugin
 from helpers import digest, listing  # this folder is on sys.path: the script runs from it
 
 from avalanche_replay_ext import AlphaReplayPlugin, GDumb, LinearAlpha, SplitDigits, alpha_replay_metrics
+from avalanche_replay_ext.metrics import stream_accuracy_key
 
 
 def build(method: str):
@@ -71,7 +72,7 @@ def run(method: str, out: Path, checkpoint: Path | None, stop_after: int | None)
             break
     else:
         final = strategy.eval(bm.test_stream)
-        result["accuracy"] = final["Top1_Acc_Stream/eval_phase/test_stream/Task000"]
+        result["accuracy"] = final[stream_accuracy_key()]
         result["metrics"] = {
             k: [list(map(int, x)), list(map(float, v))] for k, (x, v) in strategy.evaluator.get_all_metrics().items()
         }
@@ -79,13 +80,13 @@ def run(method: str, out: Path, checkpoint: Path | None, stop_after: int | None)
     out.write_text(json.dumps(result))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out", type=Path)
     parser.add_argument("methods", nargs="+", choices=["alpha", "gdumb"])
     parser.add_argument("--checkpoint-dir", type=Path)
     parser.add_argument("--stop-after", type=int)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
     for method in args.methods:

@@ -32,6 +32,7 @@ from avalanche.training.plugins import EvaluationPlugin
 from helpers import digest, listing  # this folder is on sys.path: the script runs from it
 
 from avalanche_replay_ext import AlphaReplayPlugin, GDumbPlugin, SplitDigits
+from avalanche_replay_ext.metrics import stream_accuracy_key
 
 SEED = 1234
 
@@ -74,7 +75,7 @@ def run(out: Path, mode: str) -> None:
                 "iterations": strategy.clock.train_iterations,
             }
         )
-    result["accuracy"] = strategy.eval(bm.test_stream)["Top1_Acc_Stream/eval_phase/test_stream/Task000"]
+    result["accuracy"] = strategy.eval(bm.test_stream)[stream_accuracy_key()]
     (out / f"rank{rank}.json").write_text(json.dumps(result))
 
 

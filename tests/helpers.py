@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import re
 import shutil
 import subprocess
@@ -130,3 +131,17 @@ def stop_started() -> None:
     _STARTED.clear()
     if _FOLDER:
         shutil.rmtree(_FOLDER.pop(), ignore_errors=True)
+
+
+PRELOAD = ["torch", "avalanche.training", "avalanche.checkpointing", "avalanche_replay_ext"]
+
+
+def start_preloaded(target, *args) -> multiprocessing.Process:
+    """Start ``target(*args)`` in a new process forked from multiprocessing's fork server, which
+    imports torch, Avalanche and the package once (``PRELOAD``): a process with none of the tests'
+    objects that does not pay those imports again. ``target`` is pickled by name."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    process = context.Process(target=target, args=args)
+    process.start()
+    return process

@@ -30,6 +30,7 @@ from avalanche_replay_ext import (
     SplitDigits,
     alpha_replay_metrics,
 )
+from avalanche_replay_ext.metrics import stream_accuracy_key
 
 
 def key(x: torch.Tensor, y) -> tuple:
@@ -52,7 +53,7 @@ class Probe(SupervisedPlugin):
         self.buffer_keys = keys_of(self.replay.storage_policy.buffer)
 
     def before_backward(self, strategy, **kwargs):
-        mem = self.replay._memory_mb
+        mem = self.replay.memory_minibatch
         self.record = {
             "exp": strategy.clock.train_exp_counter,
             "alpha": self.replay.alpha,
@@ -249,7 +250,7 @@ def test_works_with_other_plugins_metrics_and_small_experiences(digits):
             assert penalties > (1e-4 if i % 2 else -1e-5), (exp_id, penalties)
     assert probe.lrs[:2] == pytest.approx([0.05, 0.045])  # the LR scheduler steps after each epoch
     # the evaluator's stream accuracy is the model's own (no memory outputs in the metrics)
-    accuracy = strategy.eval(digits.test_stream)["Top1_Acc_Stream/eval_phase/test_stream/Task000"]
+    accuracy = strategy.eval(digits.test_stream)[stream_accuracy_key()]
     assert accuracy == pytest.approx(stream_accuracy(strategy, digits.test_stream), abs=1e-9)
 
 

@@ -1,7 +1,11 @@
 """Fresh processes: same seeds give identical runs, and a run stopped after 2 of 5 experiences and
 resumed twice from Avalanche's checkpoint, each time in a new process, ends exactly like an
 uninterrupted one, with checkpoints that do not grow by a copy of the data at every resume. Every
-process runs both methods (alpha replay, GDumb) in turn: five processes in all."""
+process runs both methods (alpha replay, GDumb) in turn: five processes in all.
+
+Four of them fork from multiprocessing's fork server, which imports Avalanche and the package once
+(a new process with none of the tests' objects). The second uninterrupted run is a new interpreter,
+so the runs compared also differ in their string hash seed."""
 
 from __future__ import annotations
 
@@ -9,11 +13,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import _cl_run
 import pytest
 import torch
 from avalanche.checkpointing import maybe_load_checkpoint, save_checkpoint
-from helpers import make_naive
+from helpers import make_naive, start_preloaded
 
 from avalanche_replay_ext import AlphaReplayPlugin
 
@@ -22,17 +28,24 @@ METHODS = ("alpha", "gdumb")
 SEVERAL_PROCESSES = True  # conftest runs these tests after the single-process ones
 
 
-def launch(tmp: Path, name: str, *args: str) -> tuple[subprocess.Popen, Path]:
-    """One process running every method in turn, writing ``tmp/name/<method>.json``."""
+def launch(tmp: Path, name: str, *args: str, interpreter: bool = False) -> tuple[Any, Path]:
+    """One process running every method in turn, writing ``tmp/name/<method>.json``: forked from
+    the fork server, or with ``interpreter`` a new Python interpreter."""
     out = tmp / name
     out.mkdir()
-    cmd = [sys.executable, str(RUN), str(out), *METHODS, *args]
-    return subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True), out
+    argv = [str(out), *METHODS, *args]
+    if interpreter:
+        return subprocess.Popen([sys.executable, str(RUN), *argv], stderr=subprocess.PIPE, text=True), out
+    return start_preloaded(_cl_run.main, argv), out
 
 
-def finish(proc: subprocess.Popen, out: Path) -> dict[str, dict]:
-    _, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, err[-3000:]
+def finish(proc: Any, out: Path) -> dict[str, dict]:
+    if isinstance(proc, subprocess.Popen):
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+    else:
+        proc.join(timeout=600)
+        assert proc.exitcode == 0, "the run failed: its traceback is in the captured stderr"
     return {method: json.loads((out / f"{method}.json").read_text()) for method in METHODS}
 
 
@@ -48,7 +61,7 @@ def all_runs(tmp_path_factory) -> dict[str, dict[str, dict]]:
         launch(tmp, "stopped", *chain, "--stop-after", "2"),
     ]
     full1, stopped = (finish(*p) for p in first)
-    second = [launch(tmp, "full2"), launch(tmp, "middle", *chain, "--stop-after", "4")]
+    second = [launch(tmp, "full2", interpreter=True), launch(tmp, "middle", *chain, "--stop-after", "4")]
     full2, middle = (finish(*p) for p in second)
     resumed = finish(*launch(tmp, "resumed", *chain))
     return {"full1": full1, "full2": full2, "stopped": stopped, "middle": middle, "resumed": resumed}

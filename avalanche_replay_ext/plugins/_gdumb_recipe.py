@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import torch
+from scipy.special import betaincinv
 from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts
 
 MASK_MARGIN = 1e4  # masked logits sit this far below the smallest logit of the batch
@@ -52,17 +53,20 @@ class WarmupCosine:
         return {**self.__dict__, "_scheduler": None}  # rebuilt by `start` at the next experience
 
 
-def cutmix(x: torch.Tensor, rng: np.random.Generator, alpha: float) -> tuple[torch.Tensor, torch.Tensor, float]:
+def cutmix(x: torch.Tensor, generator: torch.Generator, alpha: float) -> tuple[torch.Tensor, torch.Tensor, float]:
     """CutMix (Yun et al., ICCV 2019) on an image minibatch ``x``: a box of each image replaced by
     the same box of another image of the batch. Returns the mixed images, the permutation that
-    gave each image its box, and ``lam``, the share of each image left as it was."""
-    lam = rng.beta(alpha, alpha)
+    gave each image its box, and ``lam``, the share of each image left as it was.
+
+    ``lam ~ Beta(alpha, alpha)`` is drawn by inverting the Beta CDF at a uniform draw of
+    ``generator``, so every draw comes from the one generator the caller owns."""
+    lam = float(betaincinv(alpha, alpha, float(torch.rand((), generator=generator))))
     h, w = x.shape[-2:]
     cut_h, cut_w = int(h * math.sqrt(1 - lam)), int(w * math.sqrt(1 - lam))
-    cy, cx = rng.integers(h), rng.integers(w)
+    cy, cx = (int(torch.randint(n, (), generator=generator)) for n in (h, w))
     y1, y2 = np.clip([cy - cut_h // 2, cy + cut_h // 2], 0, h)
     x1, x2 = np.clip([cx - cut_w // 2, cx + cut_w // 2], 0, w)
-    perm = torch.as_tensor(rng.permutation(len(x)), device=x.device)
+    perm = torch.randperm(len(x), generator=generator).to(x.device)
     mixed = x.clone()
     mixed[..., y1:y2, x1:x2] = x[perm][..., y1:y2, x1:x2]
     return mixed, perm, 1 - (y2 - y1) * (x2 - x1) / (h * w)

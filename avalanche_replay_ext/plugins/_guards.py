@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
+import torch
 from avalanche.distributed import DistributedHelper
 from avalanche.training.plugins import (
     BiCPlugin,
@@ -15,6 +16,8 @@ from avalanche.training.plugins import (
     ReplayPlugin,
     SupervisedPlugin,
 )
+
+from ..buffers import SlotBuffer
 
 if TYPE_CHECKING:
     from avalanche.training.templates import SupervisedTemplate
@@ -60,12 +63,17 @@ def _overrides(plugin: SupervisedPlugin, hook: str) -> bool:
     return getattr(type(plugin), hook, None) is not getattr(SupervisedPlugin, hook, None)
 
 
-def check_same_on_every_process(plugin: SupervisedPlugin, state: bytes) -> None:
-    """In a distributed run, raise on every process unless ``state`` (the plugin's generators and
-    buffer counters, as bytes) is the same on all of them; one collective."""
+def check_same_on_every_process(plugin: SupervisedPlugin, generator: torch.Generator, buffers: dict) -> None:
+    """In a distributed run, raise on every process unless the plugin's ``generator`` and, for each
+    of our buffers among ``buffers`` (values), its generator and stream count are the same on all
+    of them; one collective."""
     if not DistributedHelper.is_distributed:
         return
-    digests = DistributedHelper.gather_all_objects(hashlib.sha256(state).hexdigest())
+    state = [generator.get_state().numpy().tobytes()]
+    for key, buffer in buffers.items():
+        if isinstance(buffer, SlotBuffer):
+            state += [buffer.generator.get_state().numpy().tobytes(), str((key, buffer.n_seen)).encode()]
+    digests = DistributedHelper.gather_all_objects(hashlib.sha256(b"".join(state)).hexdigest())
     differ = [rank for rank, d in enumerate(digests) if d != digests[0]]
     if differ:
         raise RuntimeError(

@@ -108,14 +108,7 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
         """Stop before any change if another plugin feeds the strategy, or if the processes of a
         distributed run would sample differently."""
         check_sole_dataloader(self, strategy)
-        check_same_on_every_process(self, self._random_state())
-
-    def _random_state(self) -> bytes:
-        state = [self.generator.get_state().numpy().tobytes()]
-        if isinstance(self.storage_policy, SlotBuffer):
-            buffer = self.storage_policy
-            state += [buffer.generator.get_state().numpy().tobytes(), str(buffer.n_seen).encode()]
-        return b"".join(state)
+        check_same_on_every_process(self, self.generator, {0: self.storage_policy})
 
     def before_training_exp(
         self,
@@ -175,6 +168,12 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
             mem_loss = strategy._criterion(*self._memory_out)
             strategy.loss = strategy.loss + self.alpha * mem_loss
             self._memory_loss, self._memory_out = mem_loss.detach(), None
+
+    @property
+    def memory_minibatch(self) -> Minibatch | None:
+        """The memory minibatch ``[x, y, t]`` of the current iteration, as the loader gave it; None
+        while the memory is empty and outside training iterations."""
+        return self._memory_mb
 
     @property
     def loss_current(self) -> float | None:

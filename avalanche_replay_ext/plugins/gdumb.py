@@ -6,14 +6,13 @@ import copy
 import math
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 from avalanche.benchmarks.utils.utils import concat_datasets
 from avalanche.training.plugins import SupervisedPlugin
 from avalanche.training.storage_policy import ExemplarsBuffer
 
-from .._checks import as_labels, check_bool, check_range, check_seed, check_size, draw_seed
-from ..buffers import GreedyClassBalancedBuffer, SlotBuffer
+from .._checks import as_labels, check_bool, check_range, check_seed, check_size, draw_seed, make_generator
+from ..buffers import GreedyClassBalancedBuffer
 from ._gdumb_recipe import WarmupCosine, cutmix, mask_unseen
 from ._guards import check_same_on_every_process
 
@@ -86,8 +85,7 @@ class GDumbPlugin(SupervisedPlugin, supports_distributed=True):
             check_range("clip_grad_norm", clip_grad_norm, 0.0, math.inf, open_low=True)
         self.warmup_factor, self.min_lr = warmup_factor, min_lr
         self.cutmix_prob, self.cutmix_alpha, self.clip_grad_norm = cutmix_prob, cutmix_alpha, clip_grad_norm
-        seed = check_seed(seed)
-        self.rng = np.random.default_rng(draw_seed() if seed is None else seed)
+        self.generator = make_generator(check_seed(seed))
         self.storage_policies: dict[int, ExemplarsBuffer] = {}
         self.seen_classes: set[int] = set()
         self.init_model: torch.nn.Module | None = None
@@ -101,7 +99,7 @@ class GDumbPlugin(SupervisedPlugin, supports_distributed=True):
 
     def _policy(self, task: int) -> ExemplarsBuffer:
         if task not in self.storage_policies:
-            seed = int(self.rng.integers(2**62))
+            seed = draw_seed(self.generator)
             self.storage_policies[task] = (
                 GreedyClassBalancedBuffer(self.mem_size, seed=seed)
                 if self.template_policy is None
@@ -111,11 +109,7 @@ class GDumbPlugin(SupervisedPlugin, supports_distributed=True):
 
     def before_training(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
         """Stop before any change if the processes of a distributed run would sample differently."""
-        state = [repr(self.rng.bit_generator.state).encode()]
-        for task, buffer in self.storage_policies.items():
-            if isinstance(buffer, SlotBuffer):
-                state += [buffer.generator.get_state().numpy().tobytes(), str((task, buffer.n_seen)).encode()]
-        check_same_on_every_process(self, b"".join(state))
+        check_same_on_every_process(self, self.generator, self.storage_policies)
 
     # ---- memory and reset ----------------------------------------------------------------
     def before_train_dataset_adaptation(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
@@ -151,8 +145,8 @@ class GDumbPlugin(SupervisedPlugin, supports_distributed=True):
     def before_forward(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
         self._mix = None
         x = strategy.mb_x
-        if x.dim() >= 3 and len(x) >= 2 and self.rng.random() < self.cutmix_prob:
-            strategy.mbatch[0], perm, lam = cutmix(x, self.rng, self.cutmix_alpha)
+        if x.dim() >= 3 and len(x) >= 2 and float(torch.rand((), generator=self.generator)) < self.cutmix_prob:
+            strategy.mbatch[0], perm, lam = cutmix(x, self.generator, self.cutmix_alpha)
             self._mix = strategy.mb_y[perm], lam
 
     def before_backward(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
