@@ -16,7 +16,7 @@ class that pickles as its recipe via `__reduce__` (the remedy we recommend, see 
 over one registered with Avalanche's `constructor_based_serialization(deduplicate=True)`, loaded
 with and without `unique_objects=benchmark` (both classes in `_own_dataset.py`).
 
-    python perf/checkpoint_sizes.py            # ~2 min on 2 CPU cores
+    python perf/checkpoint_sizes.py            # 5 experiences (4 resumes)
     python perf/checkpoint_sizes.py --quick    # 2 experiences (1 resume)
 """
 
