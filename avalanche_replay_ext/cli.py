@@ -1,29 +1,39 @@
-"""``avalanche-replay``: run or sweep replay experiments, with progress bars, tables and plots.
+"""``avalanche-replay``: run or sweep replay experiments; prints a table, writes results and plots.
 
-avalanche-replay                      # default: alpha replay, mem 200, SplitDigits, 3 epochs
+avalanche-replay                      # default: run alpha replay, mem 200, SplitDigits, 3 epochs
+avalanche-replay --out runs/mine      # options without a command apply to the default command, run
 avalanche-replay run --strategy gdumb --mem-size 300 --epochs 16
 avalanche-replay sweep --strategy alpha-replay --mem-sizes 10 30 100 300 --alphas 0 0.5 1 2 --seeds 0 1 2
+
+`avalanche-replay run --help` and `avalanche-replay sweep --help` list the options and their defaults.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import importlib
+import importlib.metadata
 import json
 import math
+import os
+import shlex
 import statistics
 import sys
+import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from itertools import product
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
-from . import plots
-from ._checks import check_alpha, check_range, check_seed, check_size
-from .benchmarks.mnist_idx import MNIST_DIR_ENV, mnist_dir
-from .experiments import BENCHMARKS, SCHEDULES, STRATEGIES, Result, Setting, run_setting
+from .settings import BENCHMARKS, MNIST_DIR_ENV, SCHEDULES, STRATEGIES, STRATEGY_FIELDS, USES, Setting
 
+PROG = "avalanche-replay"
+COMMANDS = ("run", "sweep")
 CSV_COLUMNS = (
     "strategy",
     "benchmark",
@@ -37,106 +47,243 @@ CSV_COLUMNS = (
     "final_accuracy",
     "average_accuracy",
     "seconds",
+    "command_line",
+    "avalanche_replay_ext_version",
+    "avalanche_lib_version",
+    "torch_version",
+)
+VERSIONS = {"avalanche_replay_ext": "avalanche-replay-ext", "avalanche_lib": "avalanche-lib", "torch": "torch"}
+STRATEGY_OPTIONS = {  # option's dest -> (the Setting field it sets, its default for a strategy that uses it)
+    "mem_size": ("mem_size", 200),
+    "mem_sizes": ("mem_size", [10, 30, 100, 300]),
+    "alpha": ("alpha", 1.0),
+    "alphas": ("alpha", [1.0]),
+    "alpha_schedule": ("alpha_schedule", "constant"),
+}
+QUIET_WARNINGS = (  # (message, category) of import-time notices a user cannot act on
+    ("no QP solver found", UserWarning),  # qpsolvers, imported by Avalanche for GEM (not used here)
 )
 
 
-def _option(parse: Callable[[str], object], check: Callable[[str, object], object]) -> Callable[[str], object]:
-    """An argparse type: ``parse`` the text, then apply a rule of ``_checks`` (one message per rule)."""
+def _option(parse: Callable[[str], object], rule: Callable[[ModuleType, object], object]) -> Callable[[str], object]:
+    """An argparse type: ``parse`` the text, then apply a rule of ``_checks`` (one message per rule).
+    ``_checks`` imports torch, so it is imported when an option is converted, not for ``--help``."""
 
     def convert(text: str) -> object:
+        from . import _checks
+
         try:
             value = parse(text)
         except ValueError:
             value = text
         try:
-            return check("value", value)
+            return rule(_checks, value)
         except (TypeError, ValueError) as err:
             raise argparse.ArgumentTypeError(str(err).removeprefix("value ")) from None
 
     return convert
 
 
-_positive_int = _option(int, check_size)
-_seed = _option(int, lambda name, value: check_seed(value, name, optional=False))
-_alpha = _option(float, check_alpha)
-_positive_float = _option(float, partial(check_range, low=0.0, high=math.inf, open_low=True))
+_positive_int = _option(int, lambda c, v: c.check_size("value", v))
+_seed = _option(int, lambda c, v: c.check_seed(v, "value", optional=False))
+_alpha = _option(float, lambda c, v: c.check_alpha("value", v))
+_positive_float = _option(float, lambda c, v: c.check_range("value", v, 0.0, math.inf, open_low=True))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="avalanche-replay", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=PROG,
+        usage=f"%(prog)s [-h] [{{{','.join(COMMANDS)}}}] [OPTION ...]",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", metavar="{run,sweep}")
-    run = commands.add_parser("run", help="train one setting")
-    sweep = commands.add_parser("sweep", help="train a grid of memory sizes x alphas x seeds")
+    run = commands.add_parser("run", prog=f"{PROG} run", help="train one setting (the default command)")
+    sweep = commands.add_parser("sweep", prog=f"{PROG} sweep", help="train a grid of memory sizes x alphas x seeds")
     for p, name in ((run, "run"), (sweep, "sweep")):
-        p.add_argument("--strategy", choices=STRATEGIES, default="alpha-replay")
-        p.add_argument(
-            "--alpha-schedule",
-            choices=SCHEDULES,
-            default="constant",
-            help="alpha replay: constant alpha, or alpha_t = alpha * t (t = experiences trained before)",
-        )
-        p.add_argument("--benchmark", choices=BENCHMARKS, default="split-digits")
-        p.add_argument("--data-dir", help=f"MNIST IDX folder for --benchmark mnist-idx (default: ${MNIST_DIR_ENV})")
-        p.add_argument("--epochs", type=_positive_int, default=3)
-        p.add_argument("--batch-size", type=_positive_int, default=32)
-        p.add_argument("--lr", type=_positive_float, default=0.1)
-        p.add_argument("--out", type=Path, default=Path("runs") / name, help="output folder")
-        p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    run.add_argument("--mem-size", type=_positive_int, default=200)
-    run.add_argument("--alpha", type=_alpha, default=1.0)
-    run.add_argument("--seed", type=_seed, default=0)
-    sweep.add_argument("--mem-sizes", type=_positive_int, nargs="+", default=[10, 30, 100, 300])
-    sweep.add_argument("--alphas", type=_alpha, nargs="+", default=[1.0])
-    sweep.add_argument("--seeds", type=_seed, nargs="+", default=[0, 1, 2])
+        _add_common_options(p, Path("runs") / name)
+    run.add_argument("--mem-size", type=_positive_int, metavar="N", help=_strategy_help("mem_size", "memory size"))
+    run.add_argument("--alpha", type=_alpha, metavar="A", help=_strategy_help("alpha", "memory loss weight"))
+    run.add_argument(
+        "--seed", type=_seed, metavar="N", default=0, help="class order, model and memory seed (default: %(default)s)"
+    )
+    sweep.add_argument(
+        "--mem-sizes",
+        type=_positive_int,
+        nargs="+",
+        metavar="N",
+        help=_strategy_help("mem_sizes", "memory sizes"),
+    )
+    sweep.add_argument(
+        "--alphas", type=_alpha, nargs="+", metavar="A", help=_strategy_help("alphas", "memory loss weights")
+    )
+    sweep.add_argument(
+        "--seeds",
+        type=_seed,
+        nargs="+",
+        metavar="N",
+        default=[0, 1, 2],
+        help="class order, model and memory seeds (default: %(default)s)",
+    )
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    if args.command is None:  # no arguments: the default run
-        args = parser.parse_args(["run"])
-    data_dir = None
-    if args.benchmark == "mnist-idx":
-        try:
-            data_dir = mnist_dir(args.data_dir)
-        except FileNotFoundError as err:
-            parser.error(f"--benchmark mnist-idx: {err}")
-    base = Setting(
-        strategy=args.strategy,
-        alpha_schedule=args.alpha_schedule,
-        benchmark=args.benchmark,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
+def _users(field: str) -> str:
+    """'--strategy replay, alpha-replay or gdumb': the strategies that use ``field``."""
+    *others, last = [s for s in STRATEGIES if field in USES[s]]
+    return "--strategy " + (f"{', '.join(others)} or {last}" if others else last)
+
+
+def _strategy_help(dest: str, text: str) -> str:
+    """``text`` with the default and the strategies the option applies to."""
+    field, default = STRATEGY_OPTIONS[dest]
+    values = default if isinstance(default, list) else [default]
+    shown = " ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+    return f"{text} (default: {shown}; {_users(field)} only)"
+
+
+def _add_common_options(p: argparse.ArgumentParser, out: Path) -> None:
+    p.set_defaults(error=p.error)  # errors found after parsing print this command's usage
+    p.add_argument("--strategy", choices=STRATEGIES, default="alpha-replay", help="what trains (default: %(default)s)")
+    p.add_argument(
+        "--alpha-schedule",
+        choices=SCHEDULES,
+        help=_strategy_help(
+            "alpha_schedule", "constant alpha, or alpha_t = alpha * t (t = experiences trained before)"
+        ),
     )
+    p.add_argument(
+        "--benchmark",
+        choices=BENCHMARKS,
+        default="split-digits",
+        help="5 experiences, 2 classes each (default: %(default)s)",
+    )
+    p.add_argument(
+        "--data-dir", metavar="DIR", help=f"MNIST IDX folder for --benchmark mnist-idx (default: ${MNIST_DIR_ENV})"
+    )
+    p.add_argument(
+        "--epochs", type=_positive_int, metavar="N", default=3, help="epochs per experience (default: %(default)s)"
+    )
+    p.add_argument(
+        "--batch-size", type=_positive_int, default=32, metavar="N", help="minibatch size (default: %(default)s)"
+    )
+    p.add_argument("--lr", type=_positive_float, default=0.1, help="SGD learning rate (default: %(default)s)")
+    p.add_argument("--out", type=Path, metavar="DIR", default=out, help="output folder (default: %(default)s)")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        help="tqdm bars (--progress) or no progress report (--no-progress) (default: bars if stderr is a "
+        "terminal, else one line per experience)",
+    )
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Options given without a command apply to ``run``; the strategy's options are checked and given
+    their defaults, the others are None."""
+    if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
+        argv = ["run", *argv]
+    args = build_parser().parse_args(argv)
+    for dest, (field, default) in STRATEGY_OPTIONS.items():
+        if dest not in vars(args):
+            continue
+        used = field in USES[args.strategy]
+        if getattr(args, dest) is not None and not used:
+            args.error(f"argument --{dest.replace('_', '-')}: applies to {_users(field)} only, not {args.strategy}")
+        if getattr(args, dest) is None and used:
+            setattr(args, dest, default)
+    if args.data_dir is not None and args.benchmark != "mnist-idx":
+        args.error(f"argument --data-dir: applies to --benchmark mnist-idx only, not {args.benchmark}")
+    return args
+
+
+def settings(args: argparse.Namespace) -> list[Setting]:
+    """The settings ``args`` trains; a field the strategy does not use keeps Setting's default."""
+    base = Setting(
+        strategy=args.strategy, benchmark=args.benchmark, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr
+    )
+    base = replace(base, alpha_schedule=args.alpha_schedule) if args.alpha_schedule else base
     if args.command == "run":
-        settings = [replace(base, mem_size=args.mem_size, alpha=args.alpha, seed=args.seed)]
+        grid = ([args.mem_size], [args.alpha], [args.seed])
     else:
-        alphas = args.alphas if args.strategy == "alpha-replay" else args.alphas[:1]
-        settings = [
-            replace(base, mem_size=m, alpha=a, seed=s) for m, a, s in product(args.mem_sizes, alphas, args.seeds)
-        ]
+        grid = (args.mem_sizes or [None], args.alphas or [None], args.seeds)
+    fields = ("mem_size", "alpha", "seed")
+    return [
+        replace(base, **{f: v for f, v in zip(fields, values, strict=True) if v is not None})
+        for values in product(*grid)
+    ]
+
+
+def mnist_folder(args: argparse.Namespace) -> Path:
+    """The MNIST IDX folder: ``--data-dir``, else ``$AVALANCHE_REPLAY_MNIST_DIR``; it must exist."""
+    how = f"pass --data-dir DIR or set ${MNIST_DIR_ENV}"
+    given = args.data_dir or os.environ.get(MNIST_DIR_ENV)
+    if not given:
+        args.error(f"--benchmark mnist-idx needs the folder with the MNIST IDX files: {how}")
+    path = Path(given).expanduser()
+    if not path.is_dir():
+        source = "--data-dir" if args.data_dir else f"${MNIST_DIR_ENV}"
+        args.error(f"--benchmark mnist-idx: MNIST folder {str(path)!r} (from {source}) does not exist; {how}")
+    return path
+
+
+def check_out(args: argparse.Namespace) -> None:
+    """Create ``--out`` and write a file there now, so an unwritable folder fails before training."""
     try:
         args.out.mkdir(parents=True, exist_ok=True)
-        results = [run_setting(s, progress=not args.no_progress, data_dir=data_dir) for s in settings]
+        with tempfile.TemporaryFile(dir=args.out):
+            pass
+    except OSError as err:
+        args.error(f"argument --out: cannot write to {str(args.out)!r}: {err.strerror or err}")
+
+
+def import_experiments() -> ModuleType:
+    """``experiments`` (torch, Avalanche: seconds to import), without the notices in QUIET_WARNINGS."""
+    with warnings.catch_warnings():
+        for message, category in QUIET_WARNINGS:
+            warnings.filterwarnings("ignore", message=message, category=category)
+        return importlib.import_module(".experiments", __package__)
+
+
+def provenance(argv: list[str], seeds: list[int]) -> dict[str, Any]:
+    """What reproduces the outputs: the command line as given, the versions installed, the seeds."""
+    versions = {}
+    for key, dist in VERSIONS.items():
+        try:
+            versions[key] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[key] = None
+    return {"command_line": shlex.join([PROG, *argv]), "versions": versions, "seeds": sorted(set(seeds))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    data_dir = mnist_folder(args) if args.benchmark == "mnist-idx" else None
+    check_out(args)
+    bars = sys.stderr.isatty() if args.progress is None else args.progress
+    log = partial(print, file=sys.stderr, flush=True) if args.progress is None and not bars else None
+    try:
+        experiments = import_experiments()
+        results = [experiments.run_setting(s, bars, data_dir, log) for s in settings(args)]
     except (OSError, ValueError, TypeError) as err:
-        print(f"avalanche-replay: error: {err}", file=sys.stderr)
+        print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
     rows = [r.row() for r in results]
     print_table(rows)
     if args.command == "run":
         last = results[0].accuracy_matrix[-1]
         print("accuracy per experience after the stream: " + " ".join(f"{a:.3f}" for a in last))
-    for path in write_outputs(args.command, args.out, results, rows):
+    for path in write_outputs(args.command, args.out, rows, provenance(argv, [r["seed"] for r in rows])):
         print(f"wrote {path}")
     return 0
 
 
+def _cell(value: object, spec: str = "") -> str:
+    return "-" if value is None else format(value, spec)
+
+
 def print_table(rows: list[dict]) -> None:
-    """Mean (+- std over seeds) final and average accuracy per setting."""
+    """Mean (+- std over seeds) final and average accuracy per setting; '-': not used by the strategy."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["strategy"], r["mem_size"], r["alpha"], r["alpha_schedule"]), []).append(r)
@@ -145,51 +292,97 @@ def print_table(rows: list[dict]) -> None:
         final = [g["final_accuracy"] for g in group]
         avg = statistics.mean(g["average_accuracy"] for g in group)
         cell = f"{statistics.mean(final):.3f} +- {statistics.pstdev(final):.3f}"
-        print(f"{strategy:<13}{mem:>6}{alpha:>7g}{schedule:>10}{len(group):>7}{cell:>18}{avg:>10.3f}")
+        print(
+            f"{strategy:<13}{_cell(mem):>6}{_cell(alpha, 'g'):>7}{_cell(schedule):>10}{len(group):>7}{cell:>18}"
+            f"{avg:>10.3f}"
+        )
 
 
-def write_outputs(command: str, out: Path, results: list[Result], rows: list[dict]) -> list[Path]:
-    """results.json, results.csv and the PNG plots; returns the paths written."""
+def write_outputs(command: str, out: Path, rows: list[dict], record: dict[str, Any]) -> list[Path]:
+    """results.json, results.csv and the PNG plots, each with ``record`` (see :func:`provenance`);
+    returns the paths written."""
     paths = [out / "results.json", out / "results.csv"]
-    paths[0].write_text(json.dumps({"command": command, "results": rows}, indent=2))
+    paths[0].write_text(json.dumps({"command": command, **record, "results": rows}, indent=2))
+    versions = {f"{key}_version": v for key, v in record["versions"].items()}
     with paths[1].open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
-    by_setting: dict[tuple, list[Result]] = {}
-    for r in results:
-        by_setting.setdefault((r.setting.mem_size, r.setting.alpha), []).append(r)
-    for (mem, alpha), group in by_setting.items():  # accuracy matrix, averaged over seeds
-        n = len(group)
-        mean = [
-            [sum(r.accuracy_matrix[i][j] for r in group) / n for j in range(len(group[0].accuracy_matrix[i]))]
-            for i in range(len(group[0].accuracy_matrix))
-        ]
-        name = "accuracy_matrix.png" if command == "run" else f"accuracy_matrix_mem{mem}_alpha{alpha:g}.png"
-        title = f"{group[0].setting.strategy}, mem {mem}" + (f", alpha {alpha:g}" if alpha != 1 else "")
-        paths.append(plots.accuracy_matrix(mean, out / name, title))
-    if command == "sweep":
-        strategy = results[0].setting.strategy
-        paths.append(
-            plots.final_accuracy_vs(
-                rows,
-                "mem_size",
-                "alpha",
-                out / "final_accuracy_vs_mem_size.png",
-                f"{strategy}: final accuracy vs memory size",
-            )
-        )
+        writer.writerows({**r, "command_line": record["command_line"], **versions} for r in rows)
+    return paths + write_plots(command, out, rows, record)
+
+
+def write_plots(command: str, out: Path, rows: list[dict], record: dict[str, Any]) -> list[Path]:
+    """The accuracy matrix of each setting (mean over seeds) and, for sweeps, final accuracy against
+    memory size and alpha; each PNG's metadata holds the command line, versions and seeds."""
+    from . import plots
+
+    def save(fig, name: str) -> Path:
+        meta = {"Title": fig.axes[0].get_title(), "Description": record["command_line"], "Comment": _note(record)}
+        return plots.save(fig, out / name, meta)
+
+    by_setting: dict[tuple, list[dict]] = {}
+    for r in rows:
+        by_setting.setdefault((r["mem_size"], r["alpha"]), []).append(r)
+    paths = []
+    for (mem, alpha), group in by_setting.items():
+        name = "accuracy_matrix" if command == "run" else "accuracy_matrix" + _suffix(mem, alpha)
+        paths.append(save(plots.accuracy_matrix(mean_matrix(group), title(group)), f"{name}.png"))
+    if command == "sweep" and rows[0]["mem_size"] is not None:
+        line = "alpha" if rows[0]["alpha"] is not None else None
+        what = "final accuracy vs memory size" + (", one line per alpha" if len({r["alpha"] for r in rows}) > 1 else "")
+        fig = plots.final_accuracy_vs(rows, "mem_size", line, title(rows, what))
+        paths.append(save(fig, "final_accuracy_vs_mem_size.png"))
         if len({r["alpha"] for r in rows}) > 1:
-            paths.append(
-                plots.final_accuracy_vs(
-                    rows,
-                    "alpha",
-                    "mem_size",
-                    out / "final_accuracy_vs_alpha.png",
-                    f"{strategy}: final accuracy vs alpha",
-                )
-            )
+            what = "final accuracy vs alpha, one line per memory size"
+            fig = plots.final_accuracy_vs(rows, "alpha", "mem_size", title(rows, what))
+            paths.append(save(fig, "final_accuracy_vs_alpha.png"))
     return paths
+
+
+def _suffix(mem: int | None, alpha: float | None) -> str:
+    return ("" if mem is None else f"_mem{mem}") + ("" if alpha is None else f"_alpha{alpha:g}")
+
+
+def _note(record: dict[str, Any]) -> str:
+    versions = ", ".join(f"{k} {v}" for k, v in record["versions"].items())
+    return f"seeds: {' '.join(map(str, record['seeds']))}; versions: {versions}"
+
+
+def mean_matrix(rows: list[dict]) -> list[list[float]]:
+    """The rows' accuracy matrices averaged element-wise (over seeds)."""
+    return [
+        [statistics.mean(cells) for cells in zip(*lines, strict=True)]
+        for lines in zip(*(r["accuracy_matrix"] for r in rows), strict=True)
+    ]
+
+
+SHOWN = {  # Setting field -> how a title shows a value that is the same in every row
+    "mem_size": "mem {}".format,
+    "alpha": lambda v: f"alpha {v:g}",
+    "alpha_schedule": "{} alpha schedule".format,
+    "epochs": "epochs {}".format,
+    "batch_size": "batch {}".format,
+    "lr": lambda v: f"lr {v:g}",
+}
+
+
+def title(rows: list[dict], what: str = "") -> str:
+    """Three lines: '<strategy> on <benchmark>[: what]'; the strategy's own settings; the training
+    settings and the seed, or 'mean over N seeds'. Only settings the rows share and the strategy
+    uses (those that vary are the plot's axis or lines)."""
+    first = rows[0]
+    same = {f: fmt(first[f]) for f, fmt in SHOWN.items() if first[f] is not None and len({r[f] for r in rows}) == 1}
+    seeds = sorted({r["seed"] for r in rows})
+    lines = [
+        f"{first['strategy']} on {first['benchmark']}" + (f": {what}" if what else ""),
+        ", ".join(text for f, text in same.items() if f in STRATEGY_FIELDS),
+        ", ".join([*(text for f, text in same.items() if f not in STRATEGY_FIELDS), _seeds(seeds)]),
+    ]
+    return "\n".join(line for line in lines if line)
+
+
+def _seeds(seeds: list[int]) -> str:
+    return f"mean over {len(seeds)} seeds" if len(seeds) > 1 else f"seed {seeds[0]}"
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -23,25 +24,19 @@ from .buffers import ReservoirSamplingBuffer
 from .metrics import experience_accuracy_key, stream_accuracy_key
 from .plugins import AlphaReplayPlugin, GDumbPlugin
 from .schedules import ConstantAlpha, LinearAlpha
+from .settings import BENCHMARKS, SCHEDULES, STRATEGIES, Setting
 
-STRATEGIES = ("naive", "replay", "alpha-replay", "gdumb")
-BENCHMARKS = ("split-digits", "mnist-idx")
-SCHEDULES = ("constant", "linear")
-
-
-@dataclass
-class Setting:
-    """What one run trains: strategy, memory, alpha, data, epochs, seed."""
-
-    strategy: str = "alpha-replay"
-    mem_size: int = 200
-    alpha: float = 1.0
-    alpha_schedule: str = "constant"
-    benchmark: str = "split-digits"
-    epochs: int = 3
-    seed: int = 0
-    batch_size: int = 32
-    lr: float = 0.1
+__all__ = [
+    "BENCHMARKS",
+    "SCHEDULES",
+    "STRATEGIES",
+    "Result",
+    "Setting",
+    "make_benchmark",
+    "make_plugins",
+    "make_strategy",
+    "run_setting",
+]
 
 
 @dataclass
@@ -55,10 +50,10 @@ class Result:
     seconds: float = 0.0
 
     def row(self) -> dict[str, Any]:
-        """Flat record for tables, CSV and JSON."""
+        """Flat record for tables, CSV and JSON; the settings the strategy does not use are None."""
         last = self.accuracy_matrix[-1] if self.accuracy_matrix else []
         return {
-            **asdict(self.setting),
+            **{k: v if self.setting.applies(k) else None for k, v in asdict(self.setting).items()},
             "final_accuracy": self.final_accuracy,
             "average_accuracy": sum(last) / len(last) if last else 0.0,
             "seconds": self.seconds,
@@ -114,18 +109,16 @@ class _IterationBar(SupervisedPlugin):
         self.bar.close()
 
 
-def run_setting(setting: Setting, progress: bool = True, data_dir: str | os.PathLike | None = None) -> Result:
-    """Train ``setting`` on its benchmark (MNIST read from ``data_dir``, see :func:`make_benchmark`);
-    evaluate on every test experience after each one."""
+def make_strategy(setting: Setting, input_size: int, progress: bool = True) -> Naive:
+    """Avalanche's ``Naive`` on a ``SimpleMLP`` (256 hidden units, seeded) with the setting's plugins,
+    SGD (momentum 0.9) and accuracy metrics; ``progress``: a tqdm bar over each experience's iterations."""
     s = setting
-    benchmark = make_benchmark(s.benchmark, s.seed, data_dir)
-    input_size = benchmark.train_stream[0].dataset[0][0].numel()  # the MLP takes flattened samples
     torch.manual_seed(s.seed)
     model = SimpleMLP(num_classes=10, input_size=input_size, hidden_size=256, drop_rate=0.0)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="No loggers specified")
         evaluator = EvaluationPlugin(accuracy_metrics(experience=True, stream=True), loggers=[])
-    strategy = Naive(
+    return Naive(
         model=model,
         optimizer=torch.optim.SGD(model.parameters(), lr=s.lr, momentum=0.9),
         criterion=torch.nn.CrossEntropyLoss(),
@@ -135,13 +128,31 @@ def run_setting(setting: Setting, progress: bool = True, data_dir: str | os.Path
         plugins=[*make_plugins(s), _IterationBar(progress)],
         evaluator=evaluator,
     )
+
+
+def run_setting(
+    setting: Setting,
+    progress: bool = True,
+    data_dir: str | os.PathLike | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Result:
+    """Train ``setting`` on its benchmark (MNIST read from ``data_dir``, see :func:`make_benchmark`);
+    evaluate on every test experience after each one. ``progress``: tqdm bars over experiences and
+    iterations; ``log``: called with one line per experience (``... experience 2/5 trained ...``)."""
+    s = setting
+    benchmark = make_benchmark(s.benchmark, s.seed, data_dir)
+    input_size = benchmark.train_stream[0].dataset[0][0].numel()  # the MLP takes flattened samples
+    strategy = make_strategy(s, input_size, progress)
     result = Result(s)
     start = time.perf_counter()
-    n_test = len(benchmark.test_stream)
-    for exp in tqdm(benchmark.train_stream, desc=f"{s.strategy} mem {s.mem_size} seed {s.seed}", disable=not progress):
+    n_train, n_test = len(benchmark.train_stream), len(benchmark.test_stream)
+    for i, exp in enumerate(tqdm(benchmark.train_stream, desc=s.describe(), disable=not progress), 1):
         strategy.train(exp)
         metrics = strategy.eval(benchmark.test_stream)
         result.accuracy_matrix.append([metrics[experience_accuracy_key(j)] for j in range(n_test)])
         result.final_accuracy = metrics[stream_accuracy_key()]
-    result.seconds = time.perf_counter() - start
+        elapsed = time.perf_counter() - start
+        if log is not None:
+            log(f"{s.describe()}: experience {i}/{n_train} trained and evaluated ({elapsed - result.seconds:.1f} s)")
+        result.seconds = elapsed
     return result

@@ -24,7 +24,7 @@
 # `from avalanche.benchmarks.classic import SplitMNIST` and `SplitMNIST(5, ...)` replace `make_benchmark(...)`.
 
 # %%
-from _setup import benchmark_switch  # quiets warnings (avalanche's import-time and deprecation chatter)
+from _setup import benchmark_switch  # hides two named warnings (see _setup.py); any other shows
 
 USE_MNIST = False  # True: MNIST from the IDX files in $AVALANCHE_REPLAY_MNIST_DIR (8000/2000 split)
 INPUT_SIZE, BENCHMARK, make_benchmark = benchmark_switch(USE_MNIST)

@@ -6,6 +6,8 @@ SplitDigits over torch.distributed (gloo, CPU), as Avalanche's distributed examp
 
 The MODEs run one after the other in the same processes, each from the same random state (as
 ``init_distributed(random_seed=...)`` leaves it), with a model, plugin and strategy of its own.
+A MODE that is a path to a ``.py`` file is a user's script (the README's ``train.py``): such
+scripts run first, as ``__main__``, and initialise torch.distributed themselves.
 A MODE may end in "-rank-seeds": each process then passes seed=rank to the plugin (a mistake the
 plugins must stop with an error in every process); the RuntimeError is printed and the next MODE
 runs, and the processes exit with status 1 at the end.
@@ -18,6 +20,7 @@ iterations trained.
 from __future__ import annotations
 
 import json
+import runpy
 import sys
 import traceback
 import warnings
@@ -82,9 +85,12 @@ def run(out: Path, mode: str) -> None:
 def main(out: Path, modes: list[str]) -> int:
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
-    DistributedHelper.init_distributed(random_seed=SEED, use_cuda=False)
+    for script in [m for m in modes if m.endswith(".py")]:  # user scripts first: they init themselves
+        runpy.run_path(script, run_name="__main__")
+    if not DistributedHelper.is_distributed:
+        DistributedHelper.init_distributed(random_seed=SEED, use_cuda=False)
     failed = False
-    for mode in modes:
+    for mode in [m for m in modes if not m.endswith(".py")]:
         (out / mode).mkdir(exist_ok=True)
         try:
             run(out / mode, mode)

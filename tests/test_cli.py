@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
 import re
 import sys
+from importlib.metadata import version
 from itertools import product
+from pathlib import Path
 
 import pytest
 from helpers import Started, start
+from PIL import Image
 
-from avalanche_replay_ext import SplitDigits
+import avalanche_replay_ext
+from avalanche_replay_ext import SplitDigits, benchmarks, cli, plots, settings
 from avalanche_replay_ext.cli import main
+
+VERSIONS = {"avalanche_replay_ext": version("avalanche-replay-ext"), "avalanche_lib": version("avalanche-lib")}
 
 
 def default_run() -> Started:
@@ -35,11 +42,20 @@ def test_default_run_on_split_digits():
     per_exp = re.search(r"accuracy per experience after the stream: (.*)", proc.stdout).group(1).split()
     out = started.cwd / "runs" / "run"
     assert {p.name for p in out.iterdir()} == {"results.json", "results.csv", "accuracy_matrix.png"}
-    (row,) = json.loads((out / "results.json").read_text())["results"]
+    record = json.loads((out / "results.json").read_text())
+    (row,) = record["results"]
     assert per_exp == [f"{a:.3f}" for a in row["accuracy_matrix"][-1]]  # the matrix's last row, as written
     assert f"{row['final_accuracy']:.3f}" == f"{final:.3f}"
     assert min(map(float, per_exp)) > 0.4  # replay: no experience forgotten
-    assert "iterations" in proc.stderr  # tqdm bars
+    assert record["command_line"] == "avalanche-replay" and record["seeds"] == [0]
+    assert VERSIONS.items() <= record["versions"].items() and record["versions"]["torch"]
+    # stderr is a file, not a terminal: one plain line per experience, no bars, escape codes or warnings
+    lines = proc.stderr.splitlines()
+    assert [re.sub(r" \(\d+\.\d s\)$", "", line) for line in lines] == [
+        f"alpha-replay, mem 200, alpha 1 (constant), seed 0: experience {i}/5 trained and evaluated"
+        for i in range(1, 6)
+    ], proc.stderr
+    assert "\r" not in proc.stderr and "\x1b" not in proc.stderr
 
 
 def test_run_gdumb_writes_sane_outputs(tmp_path):
@@ -70,6 +86,9 @@ def test_run_gdumb_writes_sane_outputs(tmp_path):
     sizes = [len(e.dataset) for e in SplitDigits(5, seed=0).test_stream]
     weighted = sum(a * n for a, n in zip(matrix[-1], sizes, strict=True)) / sum(sizes)
     assert row["strategy"] == "gdumb" and row["final_accuracy"] == pytest.approx(weighted, abs=1e-9)
+    assert (row["mem_size"], row["alpha"], row["alpha_schedule"]) == (100, None, None)  # gdumb has no alpha
+    (csv_row,) = csv.DictReader((tmp_path / "results.csv").open())
+    assert (csv_row["mem_size"], csv_row["alpha"], csv_row["alpha_schedule"]) == ("100", "", "")
     assert (tmp_path / "accuracy_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -104,7 +123,17 @@ def test_sweep_has_one_row_per_setting_and_plots(tmp_path):
         assert final[m, "0.0", s] < 0.25 and final[m, "1.0", s] > final[m, "0.0", s] + 0.1, (m, s, final)
     pngs = {p.name for p in tmp_path.glob("*.png")}
     assert {"final_accuracy_vs_mem_size.png", "final_accuracy_vs_alpha.png", "accuracy_matrix_mem50_alpha1.png"} <= pngs
-    assert len(json.loads((tmp_path / "results.json").read_text())["results"]) == 8
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert len(record["results"]) == 8 and record["command"] == "sweep" and record["seeds"] == [0, 1]
+    command_line = "avalanche-replay " + " ".join(args)  # no character to quote in these arguments
+    assert record["command_line"] == command_line and VERSIONS.items() <= record["versions"].items()
+    assert {(r["command_line"], r["avalanche_lib_version"]) for r in rows} == {
+        (command_line, VERSIONS["avalanche_lib"])
+    }
+    png = Image.open(tmp_path / "final_accuracy_vs_mem_size.png").text
+    assert png["Description"] == command_line and "seeds: 0 1;" in png["Comment"]
+    assert png["Title"].startswith("alpha-replay on split-digits: final accuracy vs memory size, one line per alpha")
+    assert "mean over 2 seeds" in png["Title"]
 
 
 @pytest.mark.parametrize(
@@ -116,7 +145,26 @@ def test_sweep_has_one_row_per_setting_and_plots(tmp_path):
         (["run", "--alpha", "-1"], "argument --alpha: must be a finite number >= 0, got -1.0"),
         (["run", "--lr", "0"], "argument --lr: must be a finite number > 0, got 0.0"),
         (["sweep", "--mem-sizes", "0"], "argument --mem-sizes: must be a positive int (>= 1), got 0"),
-        (["run", "--benchmark", "mnist-idx", "--data-dir", "/nonexistent/mnist"], "does not exist"),
+        (
+            ["run", "--benchmark", "mnist-idx", "--data-dir", "/nonexistent/mnist"],
+            "MNIST folder '/nonexistent/mnist' (from --data-dir) does not exist; pass --data-dir DIR or set "
+            "$AVALANCHE_REPLAY_MNIST_DIR",
+        ),
+        (["run", "--data-dir", "/tmp"], "argument --data-dir: applies to --benchmark mnist-idx only, not split-digits"),
+        (["run", "--strategy", "replay", "--alpha", "5"], "argument --alpha: applies to --strategy alpha-replay only"),
+        (
+            ["run", "--strategy", "replay", "--alpha-schedule", "linear"],
+            "argument --alpha-schedule: applies to --strategy alpha-replay only, not replay",
+        ),
+        (
+            ["--strategy", "naive", "--mem-size", "10"],  # no command: run's options
+            "argument --mem-size: applies to --strategy replay, alpha-replay or gdumb only, not naive",
+        ),
+        (
+            ["sweep", "--strategy", "gdumb", "--alphas", "0", "1"],
+            "argument --alphas: applies to --strategy alpha-replay",
+        ),
+        (["sweep", "--strategy", "naive", "--mem-sizes", "10"], "argument --mem-sizes: applies to --strategy replay,"),
         (["run", "--epochs", "0"], "argument --epochs: must be a positive int (>= 1), got 0"),
         (["run", "--seed", str(2**70)], f"argument --seed: must be an int in [0, 2**64), got {2**70}"),
         (["sweep", "--seeds", "0", "-1"], "argument --seeds: must be an int in [0, 2**64), got -1"),
@@ -128,6 +176,8 @@ def test_bad_arguments_exit_2_with_a_message(args, message, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+    assert err.startswith("usage: avalanche-replay ") and len(re.findall("error:", err)) == 1
+    assert re.search(r"\n\S+( run| sweep)?: error: [^\n]+\n$", err), err  # argparse's usage, then one line
 
 
 def test_a_memory_larger_than_any_stream_runs(tmp_path, capsys):
@@ -136,3 +186,112 @@ def test_a_memory_larger_than_any_stream_runs(tmp_path, capsys):
     assert main(args) == 0
     (row,) = list(csv.DictReader((tmp_path / "results.csv").open()))
     assert int(row["mem_size"]) == 10**12 and float(row["final_accuracy"]) > 0.4  # Naive stays below 0.25
+
+
+def test_the_missing_mnist_folder_message_names_the_option_and_the_variable(monkeypatch, capsys):
+    monkeypatch.delenv(settings.MNIST_DIR_ENV, raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--benchmark", "mnist-idx"])
+    assert exit_info.value.code == 2
+    assert "pass --data-dir DIR or set $AVALANCHE_REPLAY_MNIST_DIR" in capsys.readouterr().err
+    assert settings.MNIST_DIR_ENV == benchmarks.MNIST_DIR_ENV  # the parser's copy of the name, without torch
+
+
+def test_an_unwritable_out_folder_fails_before_training(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "file" / "run")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: argument --out: cannot write to '{tmp_path}/file/run': Not a directory\n" in err
+    assert err.startswith("usage: ") and "experience" not in err  # nothing trained
+
+
+def test_options_without_a_command_are_the_default_run(tmp_path, capsys):
+    """`avalanche-replay --out X` is the default run (alpha replay, mem 200, alpha 1, 3 epochs,
+    seed 0) written to X; stderr (not a terminal here) gets one line per experience."""
+    assert main(["--out", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert record["command"] == "run" and record["command_line"] == f"avalanche-replay --out {tmp_path}"
+    (row,) = record["results"]
+    expected = ("alpha-replay", 200, 1.0, "constant", "split-digits", 3, 0, 32, 0.1)
+    fields = ("strategy", "mem_size", "alpha", "alpha_schedule", "benchmark", "epochs", "seed", "batch_size", "lr")
+    assert tuple(row[f] for f in fields) == expected
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 5 and "experience 5/5 trained and evaluated" in err
+
+
+def test_naive_records_no_memory_and_no_alpha(tmp_path, capsys):
+    assert main(["run", "--strategy", "naive", "--epochs", "1", "--out", str(tmp_path), "--no-progress"]) == 0
+    (row,) = json.loads((tmp_path / "results.json").read_text())["results"]
+    assert (row["mem_size"], row["alpha"], row["alpha_schedule"]) == (None, None, None)
+    (csv_row,) = csv.DictReader((tmp_path / "results.csv").open())
+    assert (csv_row["mem_size"], csv_row["alpha"], csv_row["alpha_schedule"], csv_row["epochs"]) == ("", "", "", "1")
+    out, err = capsys.readouterr()
+    assert re.search(r"\nnaive\s+-\s+-\s+-\s+1\s+0\.\d+ \+- 0\.000", out) and err == ""  # --no-progress: quiet
+    title = Image.open(tmp_path / "accuracy_matrix.png").text["Title"]
+    assert title == "naive on split-digits\nepochs 1, batch 32, lr 0.1, seed 0"
+
+
+@pytest.mark.parametrize(("flag", "tty"), [("--progress", False), (None, True)])
+def test_bars_with_progress_or_on_a_terminal(flag, tty, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
+    args = ["run", "--strategy", "replay", "--mem-size", "50", "--epochs", "1", "--out", str(tmp_path)]
+    assert main(args + ([flag] if flag else [])) == 0
+    err = capsys.readouterr().err
+    assert "\r" in err and "exp 4 iterations" in err and "replay, mem 50, seed 0" in err  # tqdm's bars
+    assert "trained and evaluated" not in err
+
+
+def test_help_lists_the_defaults(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")  # argparse wraps the help to the terminal's width
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for default in ("alpha-replay", "split-digits", "3", "32", "0.1", "runs/run"):
+        assert f"(default: {default})" in text
+    assert "(default: 200; --strategy replay, alpha-replay or gdumb only)" in text
+    assert "(default: 1; --strategy alpha-replay only)" in text
+    assert "(default: constant; --strategy alpha-replay only)" in text
+
+
+def test_the_help_path_imports_only_the_standard_library():
+    """`avalanche-replay --help` imports the package, `__main__`, `cli` and `settings`: at module
+    level these import nothing outside the standard library (torch, Avalanche, matplotlib are
+    imported by functions a command calls), which keeps `--help` under a second."""
+    package = Path(avalanche_replay_ext.__file__).parent
+    light = {"cli", "settings"}
+    for name in ("__init__", "__main__", "cli", "settings"):
+        for node in ast.parse((package / f"{name}.py").read_text()).body:
+            if isinstance(node, ast.Import):
+                assert {a.name.split(".")[0] for a in node.names} <= sys.stdlib_module_names, (name, node.lineno)
+            elif isinstance(node, ast.ImportFrom) and node.level:  # from .x import y
+                assert node.module in light, (name, node.lineno)
+            elif isinstance(node, ast.ImportFrom):
+                assert node.module.split(".")[0] in sys.stdlib_module_names | {"__future__"}, (name, node.lineno)
+
+
+def test_plots_name_what_varies_and_tick_the_sizes_tested():
+    rows = [
+        {"strategy": "alpha-replay", "benchmark": "split-digits", "mem_size": m, "alpha": 1.0}
+        | {"alpha_schedule": "constant", "epochs": 3, "batch_size": 32, "lr": 0.1, "seed": s}
+        | {"final_accuracy": 0.5 + m / 1000 + s / 100}
+        for m in (10, 30, 100, 300)
+        for s in (0, 1, 2)
+    ]
+    title = cli.title(rows, "final accuracy vs memory size")
+    assert title == (
+        "alpha-replay on split-digits: final accuracy vs memory size\n"
+        "alpha 1, constant alpha schedule\nepochs 3, batch 32, lr 0.1, mean over 3 seeds"
+    )
+    ax = plots.final_accuracy_vs(rows, "mem_size", "alpha", title).axes[0]
+    assert ax.get_title() == title and ax.get_xscale() == "log"
+    assert list(ax.get_xticks()) == [10, 30, 100, 300] and len(ax.get_xticks(minor=True)) == 0
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["10", "30", "100", "300"]
+    assert ax.get_legend().get_title().get_text() == "error bars: std over 3 seeds"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["alpha = 1"]
+    one_seed = [r for r in rows if r["seed"] == 0 and r["mem_size"] == 100]
+    assert cli.title(one_seed).endswith(
+        "\nmem 100, alpha 1, constant alpha schedule\nepochs 3, batch 32, lr 0.1, seed 0"
+    )

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from mktestdocs import grab_code_blocks
 
 from avalanche_replay_ext import SplitDigits
 
@@ -25,11 +27,22 @@ def torchrun(out: Path, *modes: str) -> subprocess.CompletedProcess:
     return subprocess.run([*cmd, str(out), *modes], capture_output=True, text=True, timeout=600)
 
 
+README = Path(__file__).parent.parent / "README.md"
+
+
 @pytest.fixture(scope="module")
 def launched(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """Every mode trained, then every refusing mode with seed=rank, in the same two processes."""
+    """The README's train.py, then every mode trained, then every refusing mode with seed=rank, in
+    the same two processes."""
     out = tmp_path_factory.mktemp("distributed")
-    return out, torchrun(out, *MODES, *(f"{mode}-rank-seeds" for mode in REFUSED))
+    (script,) = grab_code_blocks(README.read_text(), lang="py")  # the one script shown for torchrun
+    (out / "train.py").write_text(script)
+    return out, torchrun(out, str(out / "train.py"), *MODES, *(f"{mode}-rank-seeds" for mode in REFUSED))
+
+
+def test_the_readme_script_runs_under_torchrun(launched):
+    _, proc = launched
+    assert len(re.findall(r"final accuracy 0\.\d{3} on process 0 of 2\n", proc.stdout)) == 1, proc.stdout[-2000:]
 
 
 def test_the_launch_fails_for_the_refused_modes_only(launched):
