@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import gc
+import math
 import pickle
 import shutil
+import weakref
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import pytest
 import torch
 
 from avalanche_replay_ext.benchmarks import SplitDigits, SplitMNISTIdx, load_mnist_idx
+from avalanche_replay_ext.benchmarks import digits as digits_module
 
 
 def check_class_incremental(bm, n_train: int, n_test: int, n_exp: int = 5) -> None:
@@ -125,3 +129,179 @@ def test_unpickling_a_part_whose_files_are_gone_is_a_clear_error(mnist_dir, tmp_
     shutil.rmtree(root)
     with pytest.raises(FileNotFoundError, match="names the files it was loaded from"):
         pickle.loads(blob)
+
+
+# Long-tailed training streams (imbalance_ratio)
+
+
+def train_counts(bm) -> Counter:
+    return Counter(int(y) for e in bm.train_stream for y in e.dataset.targets)
+
+
+def long_tail_counts(full: Counter, order: list[int], ratio: float) -> list[int]:
+    """What the c-th class of ``order`` keeps of its ``full[k]`` training images: the formula."""
+    return [max(1, round(full[k] * ratio ** (c / (len(order) - 1)))) for c, k in enumerate(order)]
+
+
+def samples(datasets) -> list[tuple[bytes, int]]:
+    """Every sample of the datasets, image bytes and label, in order."""
+    return [(x.numpy().tobytes(), int(y)) for data in datasets for x, y, *_ in data]
+
+
+def check_long_tail(balanced, bm, ratio: float) -> None:
+    """``bm`` is ``balanced`` with a long-tailed training stream: the same class order and
+    experiences, per-class counts from the formula in that order, the same test stream."""
+    order = balanced.classes_order_original_ids
+    assert bm.classes_order_original_ids == order and len(set(order)) == len(order)
+    per_exp = len(order) // len(bm.train_stream)
+    for i, (exp, exp_balanced) in enumerate(zip(bm.train_stream, balanced.train_stream, strict=True)):
+        assert exp.classes_in_this_experience == exp_balanced.classes_in_this_experience
+        assert set(exp.classes_in_this_experience) == set(order[i * per_exp : (i + 1) * per_exp])
+    counts = train_counts(bm)
+    assert [counts[k] for k in order] == long_tail_counts(train_counts(balanced), order, ratio)
+    assert counts[order[0]] == train_counts(balanced)[order[0]]  # the first class is complete
+    for exp, exp_balanced in zip(bm.test_stream, balanced.test_stream, strict=True):
+        assert leaves(exp.dataset) == leaves(exp_balanced.dataset)  # the very same test part
+        assert list(exp.dataset.targets) == list(exp_balanced.dataset.targets)
+
+
+@pytest.mark.parametrize("ratio", [0.1, 0.01])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"seed": 0},
+        {"seed": 3, "return_task_id": True},
+        {"n_experiences": 2, "fixed_class_order": [9, 0, 8, 1, 7, 2, 6, 3, 5, 4]},
+    ],
+)
+def test_split_digits_long_tail_counts_follow_the_formula_in_the_stream_class_order(kwargs, ratio):
+    balanced = SplitDigits(**kwargs)
+    check_long_tail(balanced, SplitDigits(**kwargs, imbalance_ratio=ratio), ratio)
+
+
+def test_split_digits_long_tail_with_the_class_order_from_the_global_rng():
+    """``seed=None`` draws the class order from torch's global RNG, as Avalanche does: the long
+    tail follows that order, and leaves the global RNG where the balanced benchmark leaves it."""
+    torch.manual_seed(7)
+    balanced, after_balanced = SplitDigits(5, seed=None), torch.rand(3)
+    torch.manual_seed(7)
+    bm, after = SplitDigits(5, seed=None, imbalance_ratio=0.1), torch.rand(3)
+    check_long_tail(balanced, bm, 0.1)
+    assert torch.equal(after, after_balanced)
+
+
+@pytest.mark.parametrize("ratio", [0.1, 0.01])
+def test_mnist_idx_long_tail_counts_follow_the_formula_in_the_stream_class_order(mnist_dir, ratio):
+    balanced = SplitMNISTIdx(5, root=mnist_dir, seed=1)
+    bm = SplitMNISTIdx(5, root=mnist_dir, seed=1, imbalance_ratio=ratio)
+    check_long_tail(balanced, bm, ratio)
+    assert sum(train_counts(bm).values()) < 8000 * (0.5 if ratio == 0.1 else 0.3)
+    data = bm.train_stream[4].dataset  # checkpoint-sized: names the folder, holds no images
+    assert len(pickle.dumps(data)) < 100_000 and samples([pickle.loads(pickle.dumps(data))]) == samples([data])
+
+
+def fingerprint(bm) -> str:
+    """CRC of each experience's indices into its leaves, targets, leaf sizes and classes."""
+    crc = 0
+    for exp in [*bm.train_stream, *bm.test_stream]:
+        flat = exp.dataset._flat_data
+        seen = (list(flat._get_lazy_indices()), list(exp.dataset.targets), [len(d) for d in flat._datasets])
+        crc = zlib.crc32(repr((*seen, sorted(exp.classes_in_this_experience))).encode(), crc)
+    return f"{crc:08x}"
+
+
+def test_no_imbalance_ratio_is_the_balanced_stream_bit_for_bit():
+    """None (and 1, which keeps every image) give the benchmark as it was before the option:
+    the same leaves and indices (the fingerprint was taken before imbalance_ratio existed)."""
+    bm = SplitDigits(5, seed=0)
+    assert fingerprint(bm) == "8f64a7d7"
+    for ratio in (None, 1, 1.0):
+        again = SplitDigits(5, seed=0, imbalance_ratio=ratio)
+        assert fingerprint(again) == "8f64a7d7"
+        for stream in ("train_stream", "test_stream"):
+            exps = zip(getattr(bm, stream), getattr(again, stream), strict=True)
+            assert all(leaves(a.dataset) == leaves(b.dataset) for a, b in exps)
+
+
+def test_long_tail_is_seeded_not_drawn_from_the_global_rng():
+    """The same arguments keep the same images, whatever the global RNG state, also when the live
+    leaf is gone and the long-tailed part is chosen again."""
+    kwargs = {"seed": None, "fixed_class_order": list(range(10)), "imbalance_ratio": 0.1}
+    torch.manual_seed(1)
+    bm = SplitDigits(5, **kwargs)
+    first, leaf = samples(e.dataset for e in bm.train_stream), weakref.ref(leaves(bm.train_stream[0].dataset)[0])
+    del bm
+    gc.collect()
+    assert leaf() is None  # rebuilt below, not reused
+    torch.manual_seed(2)
+    assert samples(e.dataset for e in SplitDigits(5, **kwargs).train_stream) == first
+
+
+def kept(bm) -> dict[int, set[bytes]]:
+    """Per class, the images its training stream keeps."""
+    out: dict[int, set[bytes]] = {}
+    for image, label in samples(e.dataset for e in bm.train_stream):
+        out.setdefault(label, set()).add(image)
+    return out
+
+
+def test_different_seeds_keep_different_images_and_a_smaller_ratio_keeps_fewer_of_them():
+    order = [2, 7, 0, 9, 4, 1, 8, 3, 6, 5]
+    seeds = [kept(SplitDigits(5, seed=s, fixed_class_order=order, imbalance_ratio=0.1)) for s in (0, 1)]
+    split_seeds = [
+        kept(SplitDigits(5, seed=None, split_seed=s, fixed_class_order=order, imbalance_ratio=0.1)) for s in (0, 1)
+    ]
+    for a, b in (seeds, split_seeds):
+        assert all(len(a[k]) == len(b[k]) for k in order)
+        assert all(a[k] != b[k] for k in order[1:])  # same order (same counts), other images
+    assert seeds[0][order[0]] == seeds[1][order[0]]  # the first class is complete in both
+    smaller = kept(SplitDigits(5, seed=0, fixed_class_order=order, imbalance_ratio=0.01))
+    assert all(smaller[k] <= seeds[0][k] for k in order)  # each class's images are drawn in one order
+    assert all(len(smaller[k]) < len(seeds[0][k]) for k in order[2:])
+
+
+BAD_RATIOS = [0, 0.0, -0.5, 1.0000001, 2, math.nan, math.inf, -math.inf, True, False, "0.5", [0.5], 0.5j]
+
+
+@pytest.mark.parametrize("ratio", BAD_RATIOS, ids=repr)
+def test_a_bad_imbalance_ratio_is_an_error_before_any_work(ratio, monkeypatch, tmp_path):
+    def no_loading():
+        raise AssertionError("loaded the images before checking imbalance_ratio")
+
+    monkeypatch.setattr(digits_module, "load_digit_images", no_loading)
+    message = r"imbalance_ratio must be a finite number > 0 and <= 1, got "
+    with pytest.raises(ValueError, match=message):
+        SplitDigits(5, imbalance_ratio=ratio)
+    with pytest.raises(ValueError, match=message):  # before looking for the folder
+        SplitMNISTIdx(5, root=tmp_path / "absent", imbalance_ratio=ratio)
+
+
+def test_long_tailed_parts_pickle_as_their_recipe_and_round_trip():
+    """A long-tailed training part pickles as its recipe (ratio, class order, seed) plus digest:
+    a checkpoint stays small, and unpickled, even where the live leaf is gone, it is the same
+    images. The test part is the balanced one."""
+    bm = SplitDigits(5, seed=0, imbalance_ratio=0.1)
+    datasets = [e.dataset for e in bm.train_stream]
+    (part,) = {id(x): x for data in datasets for x in leaves(data)}.values()
+    assert part.recipe.long_tail.class_order == tuple(bm.classes_order_original_ids)
+    assert part.recipe.long_tail.ratio == 0.1 and part.recipe.long_tail.seed == 0
+    assert leaves(bm.test_stream[0].dataset) == leaves(SplitDigits(5, seed=0).test_stream[0].dataset)
+    before = samples(datasets)
+    for module in (pickle, dill):
+        blob = module.dumps(datasets)
+        assert len(blob) < len(part) * 64 * 4 / 10, len(blob)  # no image tensors
+        restored = module.loads(blob)
+        assert [leaves(data) for data in restored] == [[part]] * 5 and samples(restored) == before
+    alive, blob = weakref.ref(part), pickle.dumps(datasets)
+    del bm, datasets, part, restored
+    gc.collect()
+    assert alive() is None
+    torch.manual_seed(5)
+    assert samples(pickle.loads(blob)) == before
+
+
+def test_a_long_tail_over_an_unreproducible_split_pickles_its_images():
+    data = SplitDigits(5, split_seed=None, imbalance_ratio=0.1).train_stream[4].dataset
+    assert leaves(data)[0].recipe is None
+    assert len(pickle.dumps(data)) > len(data) * 64 * 4
+    assert samples([pickle.loads(pickle.dumps(data))]) == samples([data])

@@ -31,6 +31,7 @@ def SplitDigits(  # noqa: N802 - named like Avalanche's SplitMNIST
     split_seed: int = 0,
     train_transform: Any = None,
     eval_transform: Any = None,
+    imbalance_ratio: float | None = None,
 ) -> NCScenario:
     """Class-incremental benchmark over the 1797 real 8x8 digit images bundled with scikit-learn.
 
@@ -42,7 +43,13 @@ def SplitDigits(  # noqa: N802 - named like Avalanche's SplitMNIST
 
     :param n_experiences: number of experiences, a divisor of 10.
     :param return_task_id: if True, experience ``i`` has task label ``i``; else all task 0.
-    :param seed: seed of the class order (ignored when ``fixed_class_order`` is given).
+    :param seed: seed of the class order (ignored when ``fixed_class_order`` is given) and, with
+        ``imbalance_ratio``, of which training images each class keeps.
+    :param imbalance_ratio: None (default): the balanced stream. A number in ``(0, 1]`` makes the
+        training stream long-tailed: the ``c``-th class of the stream's class order (from 0; ``C``
+        classes) keeps ``round(n * imbalance_ratio ** (c / (C - 1)))`` of its ``n`` training images
+        (at least 1), so the first class keeps all, the last the share ``imbalance_ratio``. Which
+        ones is seeded (``seed``, or ``split_seed`` when ``seed`` is None). Test sets stay balanced.
     """
     return class_incremental(
         load_digit_images,
@@ -57,4 +64,5 @@ def SplitDigits(  # noqa: N802 - named like Avalanche's SplitMNIST
         class_ids_from_zero_in_each_exp=class_ids_from_zero_in_each_exp,
         train_transform=train_transform,
         eval_transform=eval_transform,
+        imbalance_ratio=imbalance_ratio,
     )

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from avalanche.benchmarks import NCScenario
 
-from ._split import class_incremental
+from ._split import check_imbalance_ratio, class_incremental
 
 MNIST_DIR_ENV = "AVALANCHE_REPLAY_MNIST_DIR"
 """Environment variable naming the folder with the MNIST gzip IDX files."""
@@ -81,6 +81,7 @@ def SplitMNISTIdx(  # noqa: N802 - named like Avalanche's SplitMNIST
     split_seed: int = 0,
     train_transform: Any = None,
     eval_transform: Any = None,
+    imbalance_ratio: float | None = None,
 ) -> NCScenario:
     """Split MNIST built offline from the gzip IDX files in ``root`` (or ``$AVALANCHE_REPLAY_MNIST_DIR``).
 
@@ -90,7 +91,12 @@ def SplitMNISTIdx(  # noqa: N802 - named like Avalanche's SplitMNIST
     class order from ``seed``. Images are ``(1, 28, 28)``, already normalised (``SimpleMLP()``
     fits as is). Its datasets pickle as their recipe: a checkpoint of a run on it names the folder
     (as an absolute path) instead of holding the images, and must be loaded where those files are.
+
+    :param imbalance_ratio: None (default): balanced. A number in ``(0, 1]``: a long-tailed
+        training stream, as in :func:`~avalanche_replay_ext.benchmarks.SplitDigits`; test sets
+        stay balanced.
     """
+    check_imbalance_ratio(imbalance_ratio)  # before looking for the folder
     root = str(mnist_dir(root).resolve())  # the recipe names the same folder in any process
     return class_incremental(
         load_mnist_idx,
@@ -105,4 +111,5 @@ def SplitMNISTIdx(  # noqa: N802 - named like Avalanche's SplitMNIST
         class_ids_from_zero_in_each_exp=class_ids_from_zero_in_each_exp,
         train_transform=train_transform,
         eval_transform=eval_transform,
+        imbalance_ratio=imbalance_ratio,
     )
