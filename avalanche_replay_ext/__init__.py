@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .benchmarks import SplitDigits, SplitMNISTIdx
-    from .buffers import GreedyClassBalancedBuffer, ReservoirSamplingBuffer
+    from .buffers import ClassBalancedReservoirBuffer, GreedyClassBalancedBuffer, ReservoirSamplingBuffer
     from .loaders import DualMinibatchLoader
     from .metrics import alpha_replay_metrics
     from .plugins import AlphaReplayPlugin, GDumbPlugin
@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 _HOME = {  # public name -> the module that defines it
     "SplitDigits": ".benchmarks",
     "SplitMNISTIdx": ".benchmarks",
+    "ClassBalancedReservoirBuffer": ".buffers",
     "GreedyClassBalancedBuffer": ".buffers",
     "ReservoirSamplingBuffer": ".buffers",
     "DualMinibatchLoader": ".loaders",
@@ -37,6 +38,7 @@ _HOME = {  # public name -> the module that defines it
 __all__ = [
     "AlphaReplay",
     "AlphaReplayPlugin",
+    "ClassBalancedReservoirBuffer",
     "ConstantAlpha",
     "DualMinibatchLoader",
     "GDumb",

@@ -33,7 +33,13 @@ from avalanche.training.storage_policy import ReservoirSamplingBuffer as Avalanc
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import Normalize
 
-from avalanche_replay_ext import GreedyClassBalancedBuffer, ReservoirSamplingBuffer, SplitDigits, SplitMNISTIdx
+from avalanche_replay_ext import (
+    ClassBalancedReservoirBuffer,
+    GreedyClassBalancedBuffer,
+    ReservoirSamplingBuffer,
+    SplitDigits,
+    SplitMNISTIdx,
+)
 from avalanche_replay_ext.benchmarks import MNIST_DIR_ENV, load_mnist_idx
 from avalanche_replay_ext.benchmarks.mnist_idx import MNIST_MEAN, MNIST_STD
 
@@ -79,6 +85,8 @@ BUFFERS = {  # name -> (factory, offered as, update method)
     "ours Reservoir, datasets": (lambda: ReservoirSamplingBuffer(500, seed=0), "datasets", UPDATE),
     "ours GreedyClassBalanced, indices": (lambda: GreedyClassBalancedBuffer(500, seed=0), "indices", UPDATE),
     "ours GreedyClassBalanced, datasets": (lambda: GreedyClassBalancedBuffer(500, seed=0), "datasets", UPDATE),
+    "ours ClassBalancedReservoir, indices": (lambda: ClassBalancedReservoirBuffer(500, seed=0), "indices", UPDATE),
+    "ours ClassBalancedReservoir, datasets": (lambda: ClassBalancedReservoirBuffer(500, seed=0), "datasets", UPDATE),
     "Avalanche Reservoir, datasets": (lambda: AvalancheReservoir(500), "datasets", UPDATE),
     "Avalanche ClassBalanced, datasets": (lambda: ClassBalancedBuffer(500), "datasets", UPDATE),
     "Avalanche Parametric(class), datasets": (
@@ -135,15 +143,17 @@ def report(results: dict, served: str, n: int) -> None:
         row += [f"{r['loader_ms']:.1f}", f"{r['pickle_kb']:.0f}", f"{r['size']}"]
         print(f"{name:<40}" + "".join(f"{v:>16}" for v in row))
     print("ours, distinct datasets / indices (goal <= 1.5x):")
-    for ours in ("ours Reservoir", "ours GreedyClassBalanced"):
+    for ours in ("ours Reservoir", "ours GreedyClassBalanced", "ours ClassBalancedReservoir"):
         d, i = results[f"{ours}, datasets"], results[f"{ours}, indices"]
         print(
             f"  {ours}: update {d['ms'] / i['ms']:.2f}x, view {d['view_ms'] / i['view_ms']:.2f}x, "
             f"read {d['read_ms'] / i['read_ms']:.2f}x, pickle {d['pickle_kb'] / i['pickle_kb']:.2f}x"
         )
     print("Avalanche / ours, both fed distinct datasets (higher: ours faster):")
-    greedy = "GreedyClassBalanced"
-    for ours, theirs in [("Reservoir", "Reservoir"), (greedy, "ClassBalanced"), (greedy, "Parametric(class)")]:
+    greedy, cbrs = "GreedyClassBalanced", "ClassBalancedReservoir"
+    pairs = [("Reservoir", "Reservoir"), (greedy, "ClassBalanced"), (greedy, "Parametric(class)")]
+    pairs.append((cbrs, "ClassBalanced"))
+    for ours, theirs in pairs:
         o, t = results[f"ours {ours}, datasets"], results[f"Avalanche {theirs}, datasets"]
         with_view = (n * t["ms"] + t["view_ms"]) / (n * o["ms"] + o["view_ms"])
         print(

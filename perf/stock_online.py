@@ -6,10 +6,11 @@ storage_policy=buffer)`, trained with one `strategy.train(sub)` per 10-sample mi
 $AVALANCHE_REPLAY_MNIST_DIR), 5 experiences, SimpleMLP, batch 10 (+ 10 memory samples), memory
 1000, one pass, SGD(0.005, momentum 0.9), seeds 0-2. Pairs: our `ReservoirSamplingBuffer` vs
 Avalanche's `ReservoirSamplingBuffer`, our `GreedyClassBalancedBuffer` vs Avalanche's
-`ClassBalancedBuffer(adaptive_size=True)`; Naive on the same online stream, with no replay, is the
+`ClassBalancedBuffer(adaptive_size=True)`, and our `ClassBalancedReservoirBuffer` vs that same
+buffer; Naive on the same online stream, with no replay, is the
 ceiling any buffer can reach in this path.
 
-    python perf/stock_online.py            # ~2.5 min
+    python perf/stock_online.py            # seeds 0-2
     python perf/stock_online.py --quick    # 2 experiences of 200 samples, 1 seed
 """
 
@@ -21,13 +22,14 @@ from avalanche.training.plugins import ReplayPlugin
 from avalanche.training.storage_policy import ClassBalancedBuffer
 from avalanche.training.storage_policy import ReservoirSamplingBuffer as AvalancheReservoir
 
-from avalanche_replay_ext import GreedyClassBalancedBuffer, ReservoirSamplingBuffer
+from avalanche_replay_ext import ClassBalancedReservoirBuffer, GreedyClassBalancedBuffer, ReservoirSamplingBuffer
 
 NAIVE = "Avalanche Naive, no replay (the ceiling)"
 THEIR_RESERVOIR = "ReplayPlugin(Avalanche ReservoirSamplingBuffer)"
 OUR_RESERVOIR = "ReplayPlugin(ours ReservoirSamplingBuffer)"
 THEIR_BALANCED = "ReplayPlugin(Avalanche ClassBalancedBuffer)"
 OUR_GREEDY = "ReplayPlugin(ours GreedyClassBalancedBuffer)"
+OUR_CBRS = "ReplayPlugin(ours ClassBalancedReservoirBuffer)"
 
 
 def methods(train: list) -> dict:
@@ -43,11 +45,12 @@ def methods(train: list) -> dict:
         OUR_RESERVOIR: replay(lambda seed: ReservoirSamplingBuffer(1000, seed=seed)),
         THEIR_BALANCED: replay(lambda seed: ClassBalancedBuffer(1000, adaptive_size=True)),
         OUR_GREEDY: replay(lambda seed: GreedyClassBalancedBuffer(1000, seed=seed)),
+        OUR_CBRS: replay(lambda seed: ClassBalancedReservoirBuffer(1000, seed=seed)),
     }
 
 
 def main(argv: list[str] | None = None) -> dict:
-    pairs = [(OUR_RESERVOIR, THEIR_RESERVOIR), (OUR_GREEDY, THEIR_BALANCED)]
+    pairs = [(OUR_RESERVOIR, THEIR_RESERVOIR), (OUR_GREEDY, THEIR_BALANCED), (OUR_CBRS, THEIR_BALANCED)]
     return benchmark(argv, __doc__, methods, pairs, seeds=[0, 1, 2], ceiling=NAIVE)
 
 

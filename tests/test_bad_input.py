@@ -15,6 +15,7 @@ from helpers import assert_same_state, id_dataset, make_naive
 from avalanche_replay_ext import (
     AlphaReplay,
     AlphaReplayPlugin,
+    ClassBalancedReservoirBuffer,
     ConstantAlpha,
     DualMinibatchLoader,
     GDumb,
@@ -32,7 +33,7 @@ from avalanche_replay_ext.buffers._slots import SlotStore
 from avalanche_replay_ext.buffers._sources import SourceTable
 from avalanche_replay_ext.metrics import AlphaReplayMetric
 
-BUFFERS = [ReservoirSamplingBuffer, GreedyClassBalancedBuffer]
+BUFFERS = [ReservoirSamplingBuffer, GreedyClassBalancedBuffer, ClassBalancedReservoirBuffer]
 NOT_SIZES = [
     (0, ValueError),
     (-3, ValueError),

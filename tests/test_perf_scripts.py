@@ -42,6 +42,7 @@ def test_benchmarks_run_quick_and_print_numbers(mnist_dir):
     for ours, theirs in [
         ("ReplayPlugin(ours ReservoirSamplingBuffer)", "ReplayPlugin(Avalanche ReservoirSamplingBuffer)"),
         ("ReplayPlugin(ours GreedyClassBalancedBuffer)", "ReplayPlugin(Avalanche ClassBalancedBuffer)"),
+        ("ReplayPlugin(ours ClassBalancedReservoirBuffer)", "ReplayPlugin(Avalanche ClassBalancedBuffer)"),
         (
             'ours AlphaReplayPlugin(update_every="iteration")',
             "Avalanche ReplayPlugin(ClassBalancedBuffer), online stream",

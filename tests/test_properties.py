@@ -9,13 +9,13 @@ from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from avalanche_replay_ext import GreedyClassBalancedBuffer, ReservoirSamplingBuffer
+from avalanche_replay_ext import ClassBalancedReservoirBuffer, GreedyClassBalancedBuffer, ReservoirSamplingBuffer
 
 CLASSES = st.integers(0, 4)
 # an update: (how, the offered samples' classes); a resize: ("resize", new size)
 UPDATE = st.tuples(st.sampled_from(["dataset", "indices", "batch"]), st.lists(CLASSES, max_size=25))
 OPS = st.lists(st.one_of(UPDATE, st.tuples(st.just("resize"), st.integers(1, 30))), max_size=12)
-BUFFERS = st.sampled_from([ReservoirSamplingBuffer, GreedyClassBalancedBuffer])
+BUFFERS = st.sampled_from([ReservoirSamplingBuffer, GreedyClassBalancedBuffer, ClassBalancedReservoirBuffer])
 
 
 class ReferenceReservoir:

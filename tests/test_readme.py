@@ -22,6 +22,7 @@ def test_every_python_block_runs_in_order(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert out.startswith("30 30 [")  # the first block's buffer after the first experience
     assert re.search(r"final accuracy 0\.\d{3}, last alpha 4\.0\n", out)  # LinearAlpha(1.0) at t = 4
+    assert "{0: 27, 1: 28, 2: 5} [0, 1]\n" in out  # the class-balanced reservoir on a 500/50/5 stream
     assert re.search(r"GDumb on ParametricBuffer: 0\.\d{3}\n", out)
     assert (tmp_path / "ckpt.pkl").exists() and (tmp_path / "my_run.ckpt").exists()
 

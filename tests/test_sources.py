@@ -18,10 +18,15 @@ from avalanche.benchmarks.utils.utils import concat_datasets
 from scipy import stats
 from torch.utils.data import TensorDataset
 
-from avalanche_replay_ext import GreedyClassBalancedBuffer, ReservoirSamplingBuffer, SplitDigits
+from avalanche_replay_ext import (
+    ClassBalancedReservoirBuffer,
+    GreedyClassBalancedBuffer,
+    ReservoirSamplingBuffer,
+    SplitDigits,
+)
 from avalanche_replay_ext import _avalanche_compat as compat
 
-BUFFERS = [ReservoirSamplingBuffer, GreedyClassBalancedBuffer]
+BUFFERS = [ReservoirSamplingBuffer, GreedyClassBalancedBuffer, ClassBalancedReservoirBuffer]
 
 
 def contents(buf) -> list[tuple]:
@@ -134,9 +139,9 @@ def test_greedy_resize_matches_one_by_one_eviction(digits):
     for _ in range(200):
         counts = gen.integers(0, 12, size=gen.integers(1, 8))
         k = int(gen.integers(0, counts.sum() + 1)) if counts.sum() else 0
-        from avalanche_replay_ext.buffers.greedy import _level_down
+        from avalanche_replay_ext.buffers.class_balanced_reservoir import level_down
 
-        assert _level_down(counts, k).tolist() == sequential_greedy_shrink(counts.tolist(), k)
+        assert level_down(counts, k, np.arange(len(counts))).tolist() == sequential_greedy_shrink(counts.tolist(), k)
 
     exp = digits.train_stream[0].dataset
     first_class = int(exp.targets[0])

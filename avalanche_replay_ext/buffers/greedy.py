@@ -11,6 +11,7 @@ from avalanche.benchmarks.utils import AvalancheDataset
 from .._checks import check_size
 from ._base import SlotBuffer
 from ._slots import Selection, build_view
+from .class_balanced_reservoir import level_down
 
 
 class GreedyClassBalancedBuffer(SlotBuffer):
@@ -135,7 +136,7 @@ class GreedyClassBalancedBuffer(SlotBuffer):
         alive = np.arange(size)
         if size > new_size:
             classes, counts, order = self._class_order()
-            evict = counts - _level_down(counts, size - new_size)  # per class, in the order first seen
+            evict = counts - level_down(counts, size - new_size, np.arange(len(counts)))  # ties: the earliest seen
             keys = torch.rand(size, generator=self.generator, dtype=torch.float64).numpy()
             slot_rank = np.repeat(np.arange(len(classes)), counts)  # class rank of each slot of `order`
             by_key = order[np.lexsort((keys[order], slot_rank))]  # grouped by class, smallest keys first
@@ -173,21 +174,3 @@ def _ranks(classes: list[int], stored: np.ndarray) -> np.ndarray:
     """Position of each stored class in ``classes`` (the order first seen)."""
     position = {c: i for i, c in enumerate(classes)}
     return np.array([position[c] for c in stored.tolist()], dtype=np.int64)
-
-
-def _level_down(counts: np.ndarray, k: int) -> np.ndarray:
-    """Class counts after ``k`` evictions, each from the currently largest class (the earliest in
-    ``counts`` among ties), without running them one by one: every class above some level ``L``
-    comes down to ``L``, then the ``r`` earliest classes at ``L`` lose one more."""
-    low, high = 0, int(counts.max())  # the smallest L with sum(max(0, counts - L)) <= k
-    while low < high:
-        mid = (low + high) // 2
-        if np.maximum(counts - mid, 0).sum() <= k:
-            high = mid
-        else:
-            low = mid + 1
-    final = np.minimum(counts, low)
-    extra = k - int((counts - final).sum())
-    at_level = np.flatnonzero(final == low)[:extra]
-    final[at_level] -= 1
-    return final

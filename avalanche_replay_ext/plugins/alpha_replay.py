@@ -92,7 +92,7 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
         if update_every == "iteration" and not isinstance(storage_policy, SlotBuffer):
             raise ValueError(
                 'update_every="iteration" needs a storage_policy with per-minibatch updates '
-                f"(ReservoirSamplingBuffer or GreedyClassBalancedBuffer), got {type(storage_policy).__name__}"
+                f"(one of this package's buffers), got {type(storage_policy).__name__}"
             )
         self.storage_policy = storage_policy
         self.alpha: float | None = None
