@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .loaders import DualMinibatchLoader
     from .metrics import alpha_replay_metrics
     from .plugins import AlphaReplayPlugin, GDumbPlugin
+    from .retrieval import BalancedRetrieval
     from .schedules import ConstantAlpha, LinearAlpha
     from .strategies import AlphaReplay, GDumb
 
@@ -30,6 +31,7 @@ _HOME = {  # public name -> the module that defines it
     "alpha_replay_metrics": ".metrics",
     "AlphaReplayPlugin": ".plugins",
     "GDumbPlugin": ".plugins",
+    "BalancedRetrieval": ".retrieval",
     "ConstantAlpha": ".schedules",
     "LinearAlpha": ".schedules",
     "AlphaReplay": ".strategies",
@@ -38,6 +40,7 @@ _HOME = {  # public name -> the module that defines it
 __all__ = [
     "AlphaReplay",
     "AlphaReplayPlugin",
+    "BalancedRetrieval",
     "ClassBalancedReservoirBuffer",
     "ConstantAlpha",
     "DualMinibatchLoader",

@@ -10,6 +10,7 @@ from avalanche.training.storage_policy import ExemplarsBuffer
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from ._checks import check_seed, check_size, make_generator
+from .retrieval import RetrievalPolicy, check_retrieval
 
 Minibatch = list[torch.Tensor]  # Avalanche's [x, y, t]
 
@@ -44,6 +45,8 @@ class DualMinibatchLoader:
         pass over the current data and over the memory, padded like ``DistributedSampler`` so
         that all get the same number of steps.
     :param rank: this process's rank, in ``[0, num_replicas)``.
+    :param retrieval: which memory samples form each memory minibatch (:mod:`~avalanche_replay_ext.retrieval`,
+        e.g. ``BalancedRetrieval("class")``); ``None``: reshuffled passes over the memory.
     :param dataloader_kwargs: passed to both underlying ``DataLoader`` s (``num_workers``,
         ``pin_memory``, ``collate_fn``, ...); ``drop_last`` applies to the current data only.
         The collate function defaults to ``current_data``'s own ``collate_fn``; each step's
@@ -63,6 +66,7 @@ class DualMinibatchLoader:
         *,
         num_replicas: int = 1,
         rank: int = 0,
+        retrieval: RetrievalPolicy | None = None,
         **dataloader_kwargs: Any,
     ) -> None:
         for forbidden in ("batch_size", "shuffle", "sampler", "batch_sampler", "generator"):
@@ -87,6 +91,7 @@ class DualMinibatchLoader:
         if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < self.num_replicas:
             raise ValueError(f"rank must be an int in [0, num_replicas={self.num_replicas}), got {rank!r}")
         self.rank = rank
+        self.retrieval = check_retrieval(retrieval)
         self.generator = make_generator(check_seed(seed))
         # the DataLoaders' worker seeds: from the loader's own seed too, not from the global RNG
         self._worker_seeds = torch.Generator().manual_seed(self.generator.initial_seed() ^ 0x5EED)
@@ -118,7 +123,7 @@ class DualMinibatchLoader:
                 plan = [(b, None) for b in batches[step : step + 1 if is_buffer else len(batches)]]
                 data = self.current_data
             else:
-                mem_batches = self._split(self._share(len(memory), True)[0], self.batch_size_mem, False)
+                mem_batches = self._memory_batches(memory)
                 # pair them with the next current minibatches (the epoch may end first)
                 plan = list(zip(batches[step : step + len(mem_batches)], mem_batches, strict=False))
                 data = _CurrentThenMemory(self.current_data, memory)
@@ -134,6 +139,16 @@ class DualMinibatchLoader:
                     yield [v[:k] for v in batch], None if mem is None else [v[k:] for v in batch]
             step += len(plan)
         self.joint = None
+
+    def _memory_batches(self, memory: Dataset) -> list[torch.Tensor]:
+        """One cycle's memory minibatches for this replica: a reshuffled pass over the memory, or
+        the retrieval policy's plan. A policy plans the minibatches of all replicas together
+        (``num_replicas`` times larger; every replica draws the same plan) and this replica takes
+        every ``num_replicas``-th sample of each."""
+        if self.retrieval is None:
+            return self._split(self._share(len(memory), True)[0], self.batch_size_mem, False)
+        planned = self.retrieval.plan(memory, self.batch_size_mem * self.num_replicas, self.generator)
+        return [batch[self.rank :: self.num_replicas] for batch in planned]
 
     def _share(self, n: int, shuffle: bool) -> tuple[torch.Tensor, int]:
         """This replica's share of a pass over ``n`` samples, and how many of its first samples

@@ -14,6 +14,7 @@ from avalanche.training.storage_policy import ExemplarsBuffer
 from .._checks import check_seed, check_size, draw_seed, make_generator
 from ..buffers import ReservoirSamplingBuffer, SlotBuffer
 from ..loaders import DualMinibatchLoader, Minibatch
+from ..retrieval import RetrievalPolicy, check_retrieval
 from ..schedules import AlphaSchedule, alpha_at, as_schedule
 from ._guards import check_dataloader_kept, check_same_on_every_process, check_sole_dataloader
 
@@ -64,6 +65,9 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
         buffers.
     :param seed: seed of the plugin's generator (buffer and loader shuffling); ``None`` draws it
         from the global torch RNG.
+    :param retrieval: which memory samples form each memory minibatch
+        (:mod:`~avalanche_replay_ext.retrieval`, e.g. ``BalancedRetrieval("class")``); ``None``:
+        reshuffled passes over the memory.
     """
 
     def __init__(
@@ -74,6 +78,7 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
         storage_policy: ExemplarsBuffer | None = None,
         update_every: str = "experience",
         seed: int | None = None,
+        retrieval: RetrievalPolicy | None = None,
     ) -> None:
         super().__init__()
         self.mem_size = check_size("mem_size", mem_size)
@@ -83,6 +88,7 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
             raise ValueError(f"update_every must be one of {UPDATE_EVERY}, got {update_every!r}")
         self.update_every = update_every
         self.generator = make_generator(check_seed(seed))
+        self.retrieval = check_retrieval(retrieval)
         if storage_policy is None:
             storage_policy = ReservoirSamplingBuffer(self.mem_size, seed=draw_seed(self.generator))
         elif not isinstance(storage_policy, ExemplarsBuffer):
@@ -129,6 +135,7 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
             seed=draw_seed(self.generator),
             num_replicas=DistributedHelper.world_size,
             rank=DistributedHelper.rank,
+            retrieval=self.retrieval,
             num_workers=num_workers,
             drop_last=drop_last,
         )
