@@ -151,8 +151,12 @@ def report(results: dict, served: str, n: int) -> None:
         )
     print("Avalanche / ours, both fed distinct datasets (higher: ours faster):")
     greedy, cbrs = "GreedyClassBalanced", "ClassBalancedReservoir"
-    pairs = [("Reservoir", "Reservoir"), (greedy, "ClassBalanced"), (greedy, "Parametric(class)")]
-    pairs.append((cbrs, "ClassBalanced"))
+    pairs = [
+        ("Reservoir", "Reservoir"),
+        (greedy, "ClassBalanced"),
+        (greedy, "Parametric(class)"),
+        (cbrs, "ClassBalanced"),
+    ]
     for ours, theirs in pairs:
         o, t = results[f"ours {ours}, datasets"], results[f"Avalanche {theirs}, datasets"]
         with_view = (n * t["ms"] + t["view_ms"]) / (n * o["ms"] + o["view_ms"])
