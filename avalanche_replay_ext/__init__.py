@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .loaders import DualMinibatchLoader
     from .metrics import alpha_replay_metrics
     from .plugins import AlphaReplayPlugin, GDumbPlugin
-    from .retrieval import BalancedRetrieval
+    from .retrieval import BalancedRetrieval, MIRRetrieval, RandomRetrieval
     from .schedules import ConstantAlpha, LinearAlpha
     from .strategies import AlphaReplay, GDumb
 
@@ -32,6 +32,8 @@ _HOME = {  # public name -> the module that defines it
     "AlphaReplayPlugin": ".plugins",
     "GDumbPlugin": ".plugins",
     "BalancedRetrieval": ".retrieval",
+    "MIRRetrieval": ".retrieval",
+    "RandomRetrieval": ".retrieval",
     "ConstantAlpha": ".schedules",
     "LinearAlpha": ".schedules",
     "AlphaReplay": ".strategies",
@@ -48,6 +50,8 @@ __all__ = [
     "GDumbPlugin",
     "GreedyClassBalancedBuffer",
     "LinearAlpha",
+    "MIRRetrieval",
+    "RandomRetrieval",
     "ReservoirSamplingBuffer",
     "SplitDigits",
     "SplitMNISTIdx",

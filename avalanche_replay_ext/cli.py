@@ -4,6 +4,8 @@ avalanche-replay                      # default: run alpha replay, mem 200, Spli
 avalanche-replay --out runs/mine      # options without a command apply to the default command, run
 avalanche-replay run --strategy gdumb --mem-size 300 --epochs 16
 avalanche-replay sweep --strategy alpha-replay --mem-sizes 10 30 100 300 --alphas 0 0.5 1 2 --seeds 0 1 2
+avalanche-replay sweep --imbalance-ratio 0.1 --mem-sizes 200 --retrievals random balanced \\
+    --storages reservoir class-balanced-reservoir --seeds 0 1 2   # replay policies on a long-tailed stream
 
 `avalanche-replay run --help` and `avalanche-replay sweep --help` list the options and their defaults.
 """
@@ -30,7 +32,17 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .settings import BENCHMARKS, MNIST_DIR_ENV, SCHEDULES, STRATEGIES, STRATEGY_FIELDS, USES, Setting
+from .settings import (
+    BENCHMARKS,
+    MNIST_DIR_ENV,
+    RETRIEVALS,
+    SCHEDULES,
+    STORAGES,
+    STRATEGIES,
+    STRATEGY_FIELDS,
+    USES,
+    Setting,
+)
 
 PROG = "avalanche-replay"
 COMMANDS = ("run", "sweep")
@@ -40,6 +52,9 @@ CSV_COLUMNS = (
     "mem_size",
     "alpha",
     "alpha_schedule",
+    "storage",
+    "retrieval",
+    "imbalance_ratio",
     "epochs",
     "seed",
     "batch_size",
@@ -59,7 +74,16 @@ STRATEGY_OPTIONS = {  # option's dest -> (the Setting field it sets, its default
     "alpha": ("alpha", 1.0),
     "alphas": ("alpha", [1.0]),
     "alpha_schedule": ("alpha_schedule", "constant"),
+    "storage": ("storage", "reservoir"),
+    "storages": ("storage", ["reservoir"]),
+    "retrieval": ("retrieval", "random"),
+    "retrievals": ("retrieval", ["random"]),
 }
+STORAGE_HELP = "the buffer: reservoir (reservoir sampling) or class-balanced-reservoir (its class-balanced variant)"
+RETRIEVAL_HELP = (
+    "what each step replays from the buffer: random (reshuffled passes), balanced (every class stored "
+    "equally often) or mir (maximally interfered retrieval, MIRRetrieval's default 50 candidates per step)"
+)
 QUIET_WARNINGS = (  # (message, category) of import-time notices a user cannot act on
     ("no QP solver found", UserWarning),  # qpsolvers, imported by Avalanche for GEM (not used here)
 )
@@ -88,6 +112,7 @@ _positive_int = _option(int, lambda c, v: c.check_size("value", v))
 _seed = _option(int, lambda c, v: c.check_seed(v, "value", optional=False))
 _alpha = _option(float, lambda c, v: c.check_alpha("value", v))
 _positive_float = _option(float, lambda c, v: c.check_range("value", v, 0.0, math.inf, open_low=True))
+_ratio = _option(float, lambda c, v: c.check_range("value", v, 0.0, 1.0, open_low=True))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,11 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="{run,sweep}")
     run = commands.add_parser("run", prog=f"{PROG} run", help="train one setting (the default command)")
-    sweep = commands.add_parser("sweep", prog=f"{PROG} sweep", help="train a grid of memory sizes x alphas x seeds")
+    sweep = commands.add_parser(
+        "sweep", prog=f"{PROG} sweep", help="train a grid of memory sizes x alphas x storages x retrievals x seeds"
+    )
     for p, name in ((run, "run"), (sweep, "sweep")):
         _add_common_options(p, Path("runs") / name)
     run.add_argument("--mem-size", type=_positive_int, metavar="N", help=_strategy_help("mem_size", "memory size"))
     run.add_argument("--alpha", type=_alpha, metavar="A", help=_strategy_help("alpha", "memory loss weight"))
+    run.add_argument("--storage", choices=STORAGES, metavar="S", help=_strategy_help("storage", STORAGE_HELP))
+    run.add_argument("--retrieval", choices=RETRIEVALS, metavar="R", help=_strategy_help("retrieval", RETRIEVAL_HELP))
     run.add_argument(
         "--seed", type=_seed, metavar="N", default=0, help="class order, model and memory seed (default: %(default)s)"
     )
@@ -116,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument(
         "--alphas", type=_alpha, nargs="+", metavar="A", help=_strategy_help("alphas", "memory loss weights")
+    )
+    sweep.add_argument(
+        "--storages", choices=STORAGES, nargs="+", metavar="S", help=_strategy_help("storages", STORAGE_HELP)
+    )
+    sweep.add_argument(
+        "--retrievals", choices=RETRIEVALS, nargs="+", metavar="R", help=_strategy_help("retrievals", RETRIEVAL_HELP)
     )
     sweep.add_argument(
         "--seeds",
@@ -162,6 +197,14 @@ def _add_common_options(p: argparse.ArgumentParser, out: Path) -> None:
         "--data-dir", metavar="DIR", help=f"MNIST IDX folder for --benchmark mnist-idx (default: ${MNIST_DIR_ENV})"
     )
     p.add_argument(
+        "--imbalance-ratio",
+        type=_ratio,
+        metavar="R",
+        help="a long-tailed training stream: class k of the stream's 10 (k = 0..9, in stream order) keeps the "
+        "share R ** (k / 9) of its training images, the last R; R in (0, 1]; the test sets stay balanced "
+        "(default: balanced)",
+    )
+    p.add_argument(
         "--epochs", type=_positive_int, metavar="N", default=3, help="epochs per experience (default: %(default)s)"
     )
     p.add_argument(
@@ -199,14 +242,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def settings(args: argparse.Namespace) -> list[Setting]:
     """The settings ``args`` trains; a field the strategy does not use keeps Setting's default."""
     base = Setting(
-        strategy=args.strategy, benchmark=args.benchmark, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr
+        strategy=args.strategy,
+        benchmark=args.benchmark,
+        imbalance_ratio=args.imbalance_ratio,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
     )
     base = replace(base, alpha_schedule=args.alpha_schedule) if args.alpha_schedule else base
     if args.command == "run":
-        grid = ([args.mem_size], [args.alpha], [args.seed])
+        grid = ([args.mem_size], [args.alpha], [args.storage], [args.retrieval], [args.seed])
     else:
-        grid = (args.mem_sizes or [None], args.alphas or [None], args.seeds)
-    fields = ("mem_size", "alpha", "seed")
+        grid = (
+            args.mem_sizes or [None],
+            args.alphas or [None],
+            args.storages or [None],
+            args.retrievals or [None],
+            args.seeds,
+        )
+    fields = ("mem_size", "alpha", "storage", "retrieval", "seed")
     return [
         replace(base, **{f: v for f, v in zip(fields, values, strict=True) if v is not None})
         for values in product(*grid)
@@ -286,14 +340,20 @@ def print_table(rows: list[dict]) -> None:
     """Mean (+- std over seeds) final and average accuracy per setting; '-': not used by the strategy."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["strategy"], r["mem_size"], r["alpha"], r["alpha_schedule"]), []).append(r)
-    print(f"\n{'strategy':<13}{'mem':>6}{'alpha':>7}{'schedule':>10}{'seeds':>7}{'final acc':>18}{'avg acc':>10}")
-    for (strategy, mem, alpha, schedule), group in groups.items():
+        key = (r["strategy"], r["mem_size"], r["alpha"], r["alpha_schedule"], r["storage"], r["retrieval"])
+        groups.setdefault(key, []).append(r)
+    widths = {f: 2 + max(len(f), *(len(_cell(r[f])) for r in rows)) for f in ("storage", "retrieval")}
+    print(
+        f"\n{'strategy':<13}{'mem':>6}{'alpha':>7}{'schedule':>10}{'storage':>{widths['storage']}}"
+        f"{'retrieval':>{widths['retrieval']}}{'seeds':>7}{'final acc':>18}{'avg acc':>10}"
+    )
+    for (strategy, mem, alpha, schedule, storage, retrieval), group in groups.items():
         final = [g["final_accuracy"] for g in group]
         avg = statistics.mean(g["average_accuracy"] for g in group)
         cell = f"{statistics.mean(final):.3f} +- {statistics.pstdev(final):.3f}"
         print(
-            f"{strategy:<13}{_cell(mem):>6}{_cell(alpha, 'g'):>7}{_cell(schedule):>10}{len(group):>7}{cell:>18}"
+            f"{strategy:<13}{_cell(mem):>6}{_cell(alpha, 'g'):>7}{_cell(schedule):>10}"
+            f"{_cell(storage):>{widths['storage']}}{_cell(retrieval):>{widths['retrieval']}}{len(group):>7}{cell:>18}"
             f"{avg:>10.3f}"
         )
 
@@ -313,34 +373,51 @@ def write_outputs(command: str, out: Path, rows: list[dict], record: dict[str, A
 
 def write_plots(command: str, out: Path, rows: list[dict], record: dict[str, Any]) -> list[Path]:
     """The accuracy matrix of each setting (mean over seeds) and, for sweeps, final accuracy against
-    memory size and alpha; each PNG's metadata holds the command line, versions and seeds."""
+    memory size and alpha, one line per other value swept (alpha, memory size, storage, retrieval);
+    each PNG's metadata holds the command line, versions and seeds."""
     from . import plots
 
     def save(fig, name: str) -> Path:
         meta = {"Title": fig.axes[0].get_title(), "Description": record["command_line"], "Comment": _note(record)}
         return plots.save(fig, out / name, meta)
 
+    varies = [f for f in ("mem_size", "alpha", "storage", "retrieval") if len({r[f] for r in rows}) > 1]
+    policies = [f for f in ("storage", "retrieval") if f in varies]  # in the file names and the lines
     by_setting: dict[tuple, list[dict]] = {}
     for r in rows:
-        by_setting.setdefault((r["mem_size"], r["alpha"]), []).append(r)
+        by_setting.setdefault((r["mem_size"], r["alpha"], *(r[f] for f in policies)), []).append(r)
     paths = []
-    for (mem, alpha), group in by_setting.items():
-        name = "accuracy_matrix" if command == "run" else "accuracy_matrix" + _suffix(mem, alpha)
+    for (mem, alpha, *policy), group in by_setting.items():
+        name = "accuracy_matrix" if command == "run" else "accuracy_matrix" + _suffix(mem, alpha, policy)
         paths.append(save(plots.accuracy_matrix(mean_matrix(group), title(group)), f"{name}.png"))
     if command == "sweep" and rows[0]["mem_size"] is not None:
-        line = "alpha" if rows[0]["alpha"] is not None else None
-        what = "final accuracy vs memory size" + (", one line per alpha" if len({r["alpha"] for r in rows}) > 1 else "")
-        fig = plots.final_accuracy_vs(rows, "mem_size", line, title(rows, what))
+        lines = [f for f in ("alpha", *policies) if f in varies] or (["alpha"] if rows[0]["alpha"] is not None else [])
+        what = "final accuracy vs memory size" + _per_line([f for f in lines if f in varies])
+        fig = plots.final_accuracy_vs(rows, "mem_size", tuple(lines) or None, title(rows, what))
         paths.append(save(fig, "final_accuracy_vs_mem_size.png"))
-        if len({r["alpha"] for r in rows}) > 1:
-            what = "final accuracy vs alpha, one line per memory size"
-            fig = plots.final_accuracy_vs(rows, "alpha", "mem_size", title(rows, what))
+        if "alpha" in varies:
+            lines = ["mem_size", *policies]
+            what = "final accuracy vs alpha" + _per_line(lines)
+            fig = plots.final_accuracy_vs(rows, "alpha", tuple(lines), title(rows, what))
             paths.append(save(fig, "final_accuracy_vs_alpha.png"))
     return paths
 
 
-def _suffix(mem: int | None, alpha: float | None) -> str:
-    return ("" if mem is None else f"_mem{mem}") + ("" if alpha is None else f"_alpha{alpha:g}")
+def _per_line(fields: list[str]) -> str:
+    """', one line per alpha', ', one line per storage x retrieval' ('' for no field)."""
+    names = {"mem_size": "memory size"}
+    return ", one line per " + " x ".join(names.get(f, f) for f in fields) if fields else ""
+
+
+def _suffix(mem: int | None, alpha: float | None, policy: list[str]) -> str:
+    """'_mem200_alpha1', then the storage and retrieval where the sweep varies them ('_reservoir_mir')."""
+    return "".join(
+        [
+            ("" if mem is None else f"_mem{mem}"),
+            ("" if alpha is None else f"_alpha{alpha:g}"),
+            *(f"_{p}" for p in policy),
+        ]
+    )
 
 
 def _note(record: dict[str, Any]) -> str:
@@ -360,6 +437,9 @@ SHOWN = {  # Setting field -> how a title shows a value that is the same in ever
     "mem_size": "mem {}".format,
     "alpha": lambda v: f"alpha {v:g}",
     "alpha_schedule": "{} alpha schedule".format,
+    "storage": "{} storage".format,
+    "retrieval": "{} retrieval".format,
+    "imbalance_ratio": lambda v: f"imbalance ratio {v:g}",
     "epochs": "epochs {}".format,
     "batch_size": "batch {}".format,
     "lr": lambda v: f"lr {v:g}",
@@ -371,7 +451,11 @@ def title(rows: list[dict], what: str = "") -> str:
     settings and the seed, or 'mean over N seeds'. Only settings the rows share and the strategy
     uses (those that vary are the plot's axis or lines)."""
     first = rows[0]
-    same = {f: fmt(first[f]) for f, fmt in SHOWN.items() if first[f] is not None and len({r[f] for r in rows}) == 1}
+    same = {
+        f: fmt(first[f])
+        for f, fmt in SHOWN.items()
+        if first.get(f) is not None and len({r.get(f) for r in rows}) == 1  # .get: rows written before a field
+    }
     seeds = sorted({r["seed"] for r in rows})
     lines = [
         f"{first['strategy']} on {first['benchmark']}" + (f": {what}" if what else ""),

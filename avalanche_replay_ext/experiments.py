@@ -10,6 +10,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
@@ -20,20 +21,25 @@ from avalanche.training.plugins import EvaluationPlugin, ReplayPlugin, Supervise
 from tqdm.auto import tqdm
 
 from .benchmarks import SplitDigits, SplitMNISTIdx
-from .buffers import ReservoirSamplingBuffer
+from .buffers import ClassBalancedReservoirBuffer, ReservoirSamplingBuffer
 from .metrics import experience_accuracy_key, stream_accuracy_key
 from .plugins import AlphaReplayPlugin, GDumbPlugin
+from .retrieval import BalancedRetrieval, MIRRetrieval, RandomRetrieval, RetrievalPolicy
 from .schedules import ConstantAlpha, LinearAlpha
-from .settings import BENCHMARKS, SCHEDULES, STRATEGIES, Setting
+from .settings import BENCHMARKS, RETRIEVALS, SCHEDULES, STORAGES, STRATEGIES, Setting
 
 __all__ = [
     "BENCHMARKS",
+    "RETRIEVALS",
     "SCHEDULES",
+    "STORAGES",
     "STRATEGIES",
     "Result",
     "Setting",
     "make_benchmark",
     "make_plugins",
+    "make_retrieval",
+    "make_storage",
     "make_strategy",
     "run_setting",
 ]
@@ -61,29 +67,55 @@ class Result:
         }
 
 
-def make_benchmark(name: str, seed: int, data_dir: str | os.PathLike | None = None):
+def make_benchmark(
+    name: str, seed: int, data_dir: str | os.PathLike | None = None, imbalance_ratio: float | None = None
+):
     """SplitDigits or SplitMNISTIdx (from ``data_dir``, default ``$AVALANCHE_REPLAY_MNIST_DIR``),
-    5 experiences, class order ``seed``."""
+    5 experiences, class order ``seed``; ``imbalance_ratio``: None (balanced) or the long tail of
+    the training stream (see :func:`~avalanche_replay_ext.benchmarks.SplitDigits`)."""
     if name == "split-digits":
-        return SplitDigits(5, seed=seed)
+        return SplitDigits(5, seed=seed, imbalance_ratio=imbalance_ratio)
     if name == "mnist-idx":
-        return SplitMNISTIdx(5, seed=seed, root=data_dir)
+        return SplitMNISTIdx(5, seed=seed, root=data_dir, imbalance_ratio=imbalance_ratio)
     raise ValueError(f"benchmark must be one of {BENCHMARKS}, got {name!r}")
 
 
 def make_plugins(setting: Setting) -> list[SupervisedPlugin]:
-    """The strategy's plugins; all randomness seeded from ``setting.seed``."""
+    """The strategy's plugins; all randomness seeded from ``setting.seed``. ``replay``: Avalanche's
+    ``ReplayPlugin`` on the setting's buffer; ``alpha-replay``: ``AlphaReplayPlugin`` with the
+    setting's buffer and retrieval policy (with the reservoir, the plugin's own default buffer,
+    seeded from the plugin's generator, as before the storage option existed: the same runs)."""
     s = setting
     if s.strategy == "naive":
         return []
     if s.strategy == "replay":
-        return [ReplayPlugin(s.mem_size, storage_policy=ReservoirSamplingBuffer(s.mem_size, seed=s.seed))]
+        return [ReplayPlugin(s.mem_size, storage_policy=make_storage(s))]
     if s.strategy == "alpha-replay":
         schedule = {"constant": ConstantAlpha, "linear": LinearAlpha}[s.alpha_schedule](s.alpha)
-        return [AlphaReplayPlugin(s.mem_size, schedule, seed=s.seed)]
+        storage = None if s.storage == "reservoir" else make_storage(s)
+        return [
+            AlphaReplayPlugin(s.mem_size, schedule, storage_policy=storage, seed=s.seed, retrieval=make_retrieval(s))
+        ]
     if s.strategy == "gdumb":
         return [GDumbPlugin(s.mem_size, seed=s.seed)]
     raise ValueError(f"strategy must be one of {STRATEGIES}, got {s.strategy!r}")
+
+
+def make_storage(setting: Setting) -> ReservoirSamplingBuffer | ClassBalancedReservoirBuffer:
+    """The setting's buffer, ``mem_size`` slots, seeded with ``setting.seed``."""
+    buffers = {"reservoir": ReservoirSamplingBuffer, "class-balanced-reservoir": ClassBalancedReservoirBuffer}
+    if setting.storage not in buffers:
+        raise ValueError(f"storage must be one of {STORAGES}, got {setting.storage!r}")
+    return buffers[setting.storage](setting.mem_size, seed=setting.seed)
+
+
+def make_retrieval(setting: Setting) -> RetrievalPolicy:
+    """The setting's retrieval policy: ``RandomRetrieval()``, ``BalancedRetrieval("class")`` or
+    ``MIRRetrieval()`` (50 candidates per step)."""
+    policies = {"random": RandomRetrieval, "balanced": partial(BalancedRetrieval, "class"), "mir": MIRRetrieval}
+    if setting.retrieval not in policies:
+        raise ValueError(f"retrieval must be one of {RETRIEVALS}, got {setting.retrieval!r}")
+    return policies[setting.retrieval]()
 
 
 class _IterationBar(SupervisedPlugin):
@@ -140,7 +172,7 @@ def run_setting(
     evaluate on every test experience after each one. ``progress``: tqdm bars over experiences and
     iterations; ``log``: called with one line per experience (``... experience 2/5 trained ...``)."""
     s = setting
-    benchmark = make_benchmark(s.benchmark, s.seed, data_dir)
+    benchmark = make_benchmark(s.benchmark, s.seed, data_dir, s.imbalance_ratio)
     input_size = benchmark.train_stream[0].dataset[0][0].numel()  # the MLP takes flattened samples
     strategy = make_strategy(s, input_size, progress)
     result = Result(s)

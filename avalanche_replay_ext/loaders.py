@@ -10,6 +10,7 @@ from avalanche.training.storage_policy import ExemplarsBuffer
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from ._checks import check_seed, check_size, make_generator
+from .buffers import SlotBuffer
 from .retrieval import RetrievalPolicy, check_retrieval
 
 Minibatch = list[torch.Tensor]  # Avalanche's [x, y, t]
@@ -19,13 +20,15 @@ class DualMinibatchLoader:
     """One pass over ``current_data`` per epoch; each step yields ``(current_mb, memory_mb)``.
 
     Both minibatches are in Avalanche's ``[x, y, t]`` form. The memory minibatch comes from the
-    memory only: a reshuffled pass over it per cycle, restarted as often as needed, so a small
-    memory keeps feeding a long epoch. It is ``None`` while the memory is empty. ``memory_data``
-    may be a dataset or an Avalanche ``ExemplarsBuffer``, whose ``buffer`` is read again at the start
-    of every cycle (so a buffer updated during the epoch is seen from the next cycle on). Each
-    cycle, and each step while a buffer is empty, runs its own ``DataLoader``: with
-    ``num_workers > 0`` pass ``buffer.buffer`` instead when the memory does not change during
-    the epoch, so workers start once per cycle.
+    memory only, chosen by the retrieval policy: by default reshuffled passes over the memory
+    (:class:`~avalanche_replay_ext.retrieval.RandomRetrieval`), as many as needed, so a small
+    memory keeps feeding a long epoch; every memory minibatch holds
+    ``min(batch_size_mem, len(memory))`` samples. It is ``None`` while the memory is empty.
+    ``memory_data`` may be a dataset or an Avalanche ``ExemplarsBuffer``, whose ``buffer`` is
+    read again at the start of every cycle of about one pass (so a buffer updated during the
+    epoch is seen from the next cycle on). Each cycle, and each step while a buffer is empty,
+    runs its own ``DataLoader``: with ``num_workers > 0`` pass ``buffer.buffer`` instead when the
+    memory does not change during the epoch, so workers start once per cycle.
 
     Usable in a hand-written loop::
 
@@ -46,7 +49,8 @@ class DualMinibatchLoader:
         that all get the same number of steps.
     :param rank: this process's rank, in ``[0, num_replicas)``.
     :param retrieval: which memory samples form each memory minibatch (:mod:`~avalanche_replay_ext.retrieval`,
-        e.g. ``BalancedRetrieval("class")``); ``None``: reshuffled passes over the memory.
+        e.g. ``BalancedRetrieval("class")``); ``None``: a new ``RandomRetrieval()``. Policies that
+        need the model (``MIRRetrieval``) raise ``ValueError``: use them in ``AlphaReplayPlugin``.
     :param dataloader_kwargs: passed to both underlying ``DataLoader`` s (``num_workers``,
         ``pin_memory``, ``collate_fn``, ...); ``drop_last`` applies to the current data only.
         The collate function defaults to ``current_data``'s own ``collate_fn``; each step's
@@ -91,7 +95,8 @@ class DualMinibatchLoader:
         if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < self.num_replicas:
             raise ValueError(f"rank must be an int in [0, num_replicas={self.num_replicas}), got {rank!r}")
         self.rank = rank
-        self.retrieval = check_retrieval(retrieval)
+        self.retrieval = check_retrieval(retrieval, model=False)
+        self.retrieval.check(memory_data)
         self.generator = make_generator(check_seed(seed))
         # the DataLoaders' worker seeds: from the loader's own seed too, not from the global RNG
         self._worker_seeds = torch.Generator().manual_seed(self.generator.initial_seed() ^ 0x5EED)
@@ -117,15 +122,16 @@ class DualMinibatchLoader:
         batches = self._split(order, self.batch_size, self.drop_last)
         step = start = 0  # step index; position of its first sample in this replica's order
         is_buffer = isinstance(self.memory_data, ExemplarsBuffer)
-        while step < len(batches):  # one memory cycle per round: a reshuffled pass over the memory
+        while step < len(batches):  # one memory cycle per round: about one pass over the memory
             memory = self.memory_data.buffer if is_buffer else self.memory_data
             if len(memory) == 0:  # no memory term; a buffer may fill during the epoch: look again next step
                 plan = [(b, None) for b in batches[step : step + 1 if is_buffer else len(batches)]]
                 data = self.current_data
             else:
-                mem_batches = self._memory_batches(memory)
-                # pair them with the next current minibatches (the epoch may end first)
-                plan = list(zip(batches[step : step + len(mem_batches)], mem_batches, strict=False))
+                steps = min(len(batches) - step, -(-len(memory) // self.batch_size_mem))
+                # our buffers tell the policy what they record per sample (e.g. experiences)
+                source = self.memory_data if isinstance(self.memory_data, SlotBuffer) else memory
+                plan = list(zip(batches[step : step + steps], self._memory_batches(source, steps), strict=True))
                 data = _CurrentThenMemory(self.current_data, memory)
             joint = [b.tolist() if m is None else torch.cat([b, m + n]).tolist() for b, m in plan]
             for (indices, mem), batch in zip(plan, self._loader(data, joint), strict=True):
@@ -140,14 +146,11 @@ class DualMinibatchLoader:
             step += len(plan)
         self.joint = None
 
-    def _memory_batches(self, memory: Dataset) -> list[torch.Tensor]:
-        """One cycle's memory minibatches for this replica: a reshuffled pass over the memory, or
-        the retrieval policy's plan. A policy plans the minibatches of all replicas together
-        (``num_replicas`` times larger; every replica draws the same plan) and this replica takes
-        every ``num_replicas``-th sample of each."""
-        if self.retrieval is None:
-            return self._split(self._share(len(memory), True)[0], self.batch_size_mem, False)
-        planned = self.retrieval.plan(memory, self.batch_size_mem * self.num_replicas, self.generator)
+    def _memory_batches(self, memory: Dataset | SlotBuffer, steps: int) -> list[torch.Tensor]:
+        """This replica's memory minibatches for the next ``steps`` steps. The policy plans the
+        minibatches of all replicas together (``num_replicas`` times larger; every replica draws
+        the same plan) and this replica takes every ``num_replicas``-th sample of each."""
+        planned = self.retrieval.plan(memory, self.batch_size_mem * self.num_replicas, steps, self.generator)
         return [batch[self.rank :: self.num_replicas] for batch in planned]
 
     def _share(self, n: int, shuffle: bool) -> tuple[torch.Tensor, int]:

@@ -1,6 +1,7 @@
-"""What one experiment trains: the strategies, benchmarks and schedules to choose from, and
-:class:`Setting`. Standard library only, so the command line's parser (``avalanche-replay --help``)
-reads it without importing torch or Avalanche; ``experiments`` trains what it describes."""
+"""What one experiment trains: the strategies, benchmarks, schedules and replay policies to choose
+from, and :class:`Setting`. Standard library only, so the command line's parser
+(``avalanche-replay --help``) reads it without importing torch or Avalanche; ``experiments`` trains
+what it describes."""
 
 from __future__ import annotations
 
@@ -8,40 +9,53 @@ from dataclasses import dataclass
 
 USES = {  # strategy -> the Setting fields of its own that it reads (the others apply to every strategy)
     "naive": (),
-    "replay": ("mem_size",),
-    "alpha-replay": ("mem_size", "alpha", "alpha_schedule"),
+    "replay": ("mem_size", "storage"),
+    "alpha-replay": ("mem_size", "alpha", "alpha_schedule", "storage", "retrieval"),
     "gdumb": ("mem_size",),
 }
 STRATEGIES = tuple(USES)
-STRATEGY_FIELDS = ("mem_size", "alpha", "alpha_schedule")
+STRATEGY_FIELDS = ("mem_size", "alpha", "alpha_schedule", "storage", "retrieval")
 BENCHMARKS = ("split-digits", "mnist-idx")
 SCHEDULES = ("constant", "linear")
+STORAGES = ("reservoir", "class-balanced-reservoir")  # buffers.ReservoirSamplingBuffer, ClassBalancedReservoirBuffer
+RETRIEVALS = ("random", "balanced", "mir")  # retrieval.RandomRetrieval, BalancedRetrieval("class"), MIRRetrieval
 MNIST_DIR_ENV = "AVALANCHE_REPLAY_MNIST_DIR"  # the same name as benchmarks.MNIST_DIR_ENV (test_cli checks)
 
 
 @dataclass
 class Setting:
-    """What one run trains: strategy, memory, alpha, data, epochs, seed."""
+    """What one run trains: strategy, memory, alpha, storage and retrieval policies, data, epochs,
+    seed. ``imbalance_ratio``: None for the balanced stream, else the benchmark's long tail (the
+    last class of the stream keeps that share of its training images)."""
 
     strategy: str = "alpha-replay"
     mem_size: int = 200
     alpha: float = 1.0
     alpha_schedule: str = "constant"
+    storage: str = "reservoir"
+    retrieval: str = "random"
     benchmark: str = "split-digits"
+    imbalance_ratio: float | None = None
     epochs: int = 3
     seed: int = 0
     batch_size: int = 32
     lr: float = 0.1
 
     def applies(self, field: str) -> bool:
-        """Whether ``field`` shapes this run (``mem_size`` does not for naive, ``alpha`` only for alpha replay)."""
+        """Whether ``field`` shapes this run (``mem_size`` does not for naive, ``alpha`` and
+        ``retrieval`` only for alpha replay)."""
         return field not in STRATEGY_FIELDS or field in USES[self.strategy]
 
     def describe(self) -> str:
-        """The strategy and its own settings, e.g. ``alpha-replay, mem 200, alpha 1 (constant), seed 0``."""
+        """The strategy and its own settings, e.g.
+        ``alpha-replay, mem 200, alpha 1 (constant), reservoir + random, seed 0``."""
         parts = [self.strategy]
         if self.applies("mem_size"):
             parts.append(f"mem {self.mem_size}")
         if self.applies("alpha"):
             parts.append(f"alpha {self.alpha:g} ({self.alpha_schedule})")
+        if self.applies("storage"):
+            parts.append(" + ".join([self.storage, *([self.retrieval] if self.applies("retrieval") else [])]))
+        if self.imbalance_ratio is not None:
+            parts.append(f"imbalance ratio {self.imbalance_ratio:g}")
         return ", ".join([*parts, f"seed {self.seed}"])

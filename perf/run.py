@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import balanced_replay  # noqa: E402
 import buffer_scaling  # noqa: E402
 import buffer_updates  # noqa: E402
 import checkpoint_sizes  # noqa: E402
@@ -32,6 +33,7 @@ SCRIPTS = [  # (script, its own flags)
     (stock_online, []),
     (online_throughput, []),
     (experience_replay, []),
+    (balanced_replay, []),
     (memory, []),
     (checkpoint_sizes, []),
     (gdumb_samplers, []),

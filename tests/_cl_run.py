@@ -2,7 +2,8 @@
 
     python tests/_cl_run.py OUT_DIR METHOD... [--checkpoint-dir DIR] [--stop-after K]
 
-For each METHOD in turn (alpha: Naive + AlphaReplayPlugin; gdumb: GDumb), a run on SplitDigits
+For each METHOD in turn (alpha: Naive + AlphaReplayPlugin; balanced: the same with a
+class-balanced reservoir and experience-balanced retrieval; gdumb: GDumb), a run on SplitDigits
 (5 experiences) with a benchmark, model and strategy of its own, seeded as :func:`build` does.
 With ``--checkpoint-dir`` it resumes from DIR/METHOD/strategy.ckpt if present (Avalanche's
 ``maybe_load_checkpoint``) and saves there after every experience (``save_checkpoint``);
@@ -28,7 +29,15 @@ from avalanche.training import Naive
 from avalanche.training.plugins import EvaluationPlugin
 from helpers import digest, listing  # this folder is on sys.path: the script runs from it
 
-from avalanche_replay_ext import AlphaReplayPlugin, GDumb, LinearAlpha, SplitDigits, alpha_replay_metrics
+from avalanche_replay_ext import (
+    AlphaReplayPlugin,
+    BalancedRetrieval,
+    ClassBalancedReservoirBuffer,
+    GDumb,
+    LinearAlpha,
+    SplitDigits,
+    alpha_replay_metrics,
+)
 from avalanche_replay_ext.metrics import stream_accuracy_key
 
 
@@ -39,18 +48,27 @@ def build(method: str):
     evaluator = EvaluationPlugin(
         accuracy_metrics(experience=True, stream=True),
         loss_metrics(minibatch=True, stream=True),
-        *(alpha_replay_metrics() if method == "alpha" else []),
+        *(alpha_replay_metrics() if method != "gdumb" else []),
         loggers=[],
     )
     common = dict(criterion=torch.nn.CrossEntropyLoss(), train_mb_size=32, eval_mb_size=512, evaluator=evaluator)
     if method == "alpha":
         replay = AlphaReplayPlugin(100, LinearAlpha(0.5), update_every="iteration", seed=0)
         return Naive(model=model, optimizer=optimizer, train_epochs=2, plugins=[replay], **common)
+    if method == "balanced":
+        replay = AlphaReplayPlugin(
+            100,
+            storage_policy=ClassBalancedReservoirBuffer(100, seed=0),
+            update_every="iteration",
+            seed=0,
+            retrieval=BalancedRetrieval("experience"),
+        )
+        return Naive(model=model, optimizer=optimizer, train_epochs=2, plugins=[replay], **common)
     return GDumb(model=model, optimizer=optimizer, mem_size=100, train_epochs=3, gdumb_kwargs={"seed": 0}, **common)
 
 
 def memory(strategy, method: str):
-    if method == "alpha":
+    if method != "gdumb":
         plugin = next(p for p in strategy.plugins if isinstance(p, AlphaReplayPlugin))
         return listing(plugin.storage_policy.buffer)
     return listing(strategy.gdumb_plugin.memory)
@@ -83,7 +101,7 @@ def run(method: str, out: Path, checkpoint: Path | None, stop_after: int | None)
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out", type=Path)
-    parser.add_argument("methods", nargs="+", choices=["alpha", "gdumb"])
+    parser.add_argument("methods", nargs="+", choices=["alpha", "balanced", "gdumb"])
     parser.add_argument("--checkpoint-dir", type=Path)
     parser.add_argument("--stop-after", type=int)
     args = parser.parse_args(argv)

@@ -23,14 +23,14 @@ def id_dataset(ids: torch.Tensor, task: int = 0):
     return _make_taskaware_tensor_classification_dataset(ids.float().unsqueeze(1), ids, task_labels=task)
 
 
-def make_naive(plugins, *, epochs=3, mb_size=32, evaluator=None, model=None, seed=0, **kwargs) -> Naive:
+def make_naive(plugins, *, epochs=3, mb_size=32, evaluator=None, model=None, seed=0, criterion=None, **kwargs) -> Naive:
     """Avalanche's Naive on SplitDigits-sized inputs: SimpleMLP(64 -> 128 -> 10), SGD(0.1, momentum 0.9)."""
     torch.manual_seed(seed)
     model = model or SimpleMLP(num_classes=10, input_size=64, hidden_size=128, drop_rate=0.0)
     return Naive(
         model=model,
         optimizer=torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
-        criterion=torch.nn.CrossEntropyLoss(),
+        criterion=criterion or torch.nn.CrossEntropyLoss(),
         train_mb_size=mb_size,
         train_epochs=epochs,
         eval_mb_size=512,

@@ -304,7 +304,7 @@ def test_model_runs_once_per_iteration_on_current_and_memory_together(digits):
     n0, n1 = len(digits.train_stream[0].dataset), len(digits.train_stream[1].dataset)
     assert sum(first) == n0 and max(first) == 32  # no memory yet: current minibatches alone
     assert n1 == 9 * 32 and len(sizes) == 9 and all(32 < s <= 64 for s in sizes)  # 32 current + memory
-    assert sum(sizes) == n1 + 200 + 2 * 32  # memory: a pass over the 200 slots (6 x 32 + 8), then 2 more
+    assert sum(sizes) == n1 + 9 * 32  # every memory minibatch full
 
 
 class HalveMinibatch(SupervisedPlugin):

@@ -405,7 +405,7 @@ def test_loading_a_state_of_another_kind_or_version_raises_and_changes_nothing(c
     foreign = filled(other, digits).state_dict()
     bad = [
         (foreign, f"state is a '{foreign['kind']}' buffer's state; a {cls.__name__} loads '{state['kind']}'"),
-        ({**state, "version": 0}, f"state has version 0; this {cls.__name__} reads version 1"),
+        ({**state, "version": 0}, f"state has version 0; this {cls.__name__} reads version 2"),
         ({k: v for k, v in state.items() if k != "kind"}, "without 'kind'"),
         ({k: v for k, v in state.items() if k != "slots"}, r"state is incomplete .* no \['slots'\]"),
         ("state", "must be the state_dict"),
@@ -519,3 +519,18 @@ def test_an_experience_offered_twice_is_two_stream_items(cls, digits):
     n = len(exp.dataset)
     assert buf.n_seen == 2 * n and len(buf.buffer) == 2 * n
     assert sorted(buf.buffer.targets) == sorted(list(exp.dataset.targets) * 2)
+
+
+@pytest.mark.parametrize("cls", BUFFERS)
+def test_a_bad_experience_raises_and_changes_nothing(cls, digits):
+    buf = filled(cls, digits)
+    state = buf.state_dict()
+    data = digits.train_stream[2].dataset
+    for experience in (-1, 1.5, "2", True):
+        with pytest.raises(ValueError, match=f"experience must be None or an int >= 0, got {experience!r}"):
+            buf.update_from_dataset(data, range(10), experience=experience)
+        with pytest.raises(ValueError, match="experience must be None or an int >= 0"):
+            buf.update_from_batch(torch.zeros(2, 1, 8, 8), [0, 1], experience=experience)
+        assert_same_state(state, buf.state_dict(), experience)
+    with pytest.raises(ValueError, match=r"groupby must be one of \['class', 'task', 'experience'\], got 'tasks'"):
+        buf.stored_groups("tasks")

@@ -6,9 +6,10 @@ import ast
 import csv
 import json
 import re
+import statistics
 import sys
 from importlib.metadata import version
-from itertools import product
+from itertools import pairwise, product
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ def test_default_run_on_split_digits():
     started = default_run()
     proc = started.result()
     assert proc.returncode == 0, proc.stderr
-    final = float(re.search(r"alpha-replay\s+200\s+1\s+constant\s+1\s+(\d\.\d+)", proc.stdout).group(1))
+    final = float(re.search(r"alpha-replay\s+200\s+1\s+constant\s+reservoir\s+random\s+1\s+(\d\.\d+)", proc.stdout)[1])
     assert final > 0.7, proc.stdout
     per_exp = re.search(r"accuracy per experience after the stream: (.*)", proc.stdout).group(1).split()
     out = started.cwd / "runs" / "run"
@@ -52,7 +53,7 @@ def test_default_run_on_split_digits():
     # stderr is a file, not a terminal: one plain line per experience, no bars, escape codes or warnings
     lines = proc.stderr.splitlines()
     assert [re.sub(r" \(\d+\.\d s\)$", "", line) for line in lines] == [
-        f"alpha-replay, mem 200, alpha 1 (constant), seed 0: experience {i}/5 trained and evaluated"
+        f"alpha-replay, mem 200, alpha 1 (constant), reservoir + random, seed 0: experience {i}/5 trained and evaluated"
         for i in range(1, 6)
     ], proc.stderr
     assert "\r" not in proc.stderr and "\x1b" not in proc.stderr
@@ -87,8 +88,10 @@ def test_run_gdumb_writes_sane_outputs(tmp_path):
     weighted = sum(a * n for a, n in zip(matrix[-1], sizes, strict=True)) / sum(sizes)
     assert row["strategy"] == "gdumb" and row["final_accuracy"] == pytest.approx(weighted, abs=1e-9)
     assert (row["mem_size"], row["alpha"], row["alpha_schedule"]) == (100, None, None)  # gdumb has no alpha
+    assert (row["storage"], row["retrieval"], row["imbalance_ratio"]) == (None, None, None)  # nor these
     (csv_row,) = csv.DictReader((tmp_path / "results.csv").open())
     assert (csv_row["mem_size"], csv_row["alpha"], csv_row["alpha_schedule"]) == ("100", "", "")
+    assert (csv_row["storage"], csv_row["retrieval"], csv_row["imbalance_ratio"]) == ("", "", "")
     assert (tmp_path / "accuracy_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -168,6 +171,44 @@ def test_sweep_has_one_row_per_setting_and_plots(tmp_path):
         (["run", "--epochs", "0"], "argument --epochs: must be a positive int (>= 1), got 0"),
         (["run", "--seed", str(2**70)], f"argument --seed: must be an int in [0, 2**64), got {2**70}"),
         (["sweep", "--seeds", "0", "-1"], "argument --seeds: must be an int in [0, 2**64), got -1"),
+        (
+            ["run", "--strategy", "replay", "--retrieval", "balanced"],
+            "argument --retrieval: applies to --strategy alpha-replay only, not replay",
+        ),
+        (
+            ["sweep", "--strategy", "replay", "--retrievals", "random", "mir"],
+            "argument --retrievals: applies to --strategy alpha-replay only, not replay",
+        ),
+        (
+            ["run", "--strategy", "naive", "--storage", "reservoir"],
+            "argument --storage: applies to --strategy replay or alpha-replay only, not naive",
+        ),
+        (
+            ["run", "--strategy", "gdumb", "--storage", "class-balanced-reservoir"],
+            "argument --storage: applies to --strategy replay or alpha-replay only, not gdumb",
+        ),
+        (
+            ["sweep", "--strategy", "gdumb", "--storages", "reservoir"],
+            "argument --storages: applies to --strategy replay or alpha-replay only, not gdumb",
+        ),
+        (["run", "--storage", "fifo"], "argument --storage: invalid choice: 'fifo'"),
+        (["sweep", "--retrievals", "random", "greedy"], "argument --retrievals: invalid choice: 'greedy'"),
+        (
+            ["run", "--imbalance-ratio", "0"],
+            "argument --imbalance-ratio: must be a finite number > 0 and <= 1, got 0.0",
+        ),
+        (
+            ["run", "--imbalance-ratio", "1.5"],
+            "argument --imbalance-ratio: must be a finite number > 0 and <= 1, got 1.5",
+        ),
+        (
+            ["sweep", "--imbalance-ratio", "nan"],
+            "argument --imbalance-ratio: must be a finite number > 0 and <= 1, got nan",
+        ),
+        (
+            ["run", "--imbalance-ratio", "x"],
+            "argument --imbalance-ratio: must be a finite number > 0 and <= 1, got 'x'",
+        ),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(args, message, capsys):
@@ -214,8 +255,9 @@ def test_options_without_a_command_are_the_default_run(tmp_path, capsys):
     record = json.loads((tmp_path / "results.json").read_text())
     assert record["command"] == "run" and record["command_line"] == f"avalanche-replay --out {tmp_path}"
     (row,) = record["results"]
-    expected = ("alpha-replay", 200, 1.0, "constant", "split-digits", 3, 0, 32, 0.1)
-    fields = ("strategy", "mem_size", "alpha", "alpha_schedule", "benchmark", "epochs", "seed", "batch_size", "lr")
+    expected = ("alpha-replay", 200, 1.0, "constant", "reservoir", "random", "split-digits", None, 3, 0, 32, 0.1)
+    fields = ("strategy", "mem_size", "alpha", "alpha_schedule", "storage", "retrieval", "benchmark")
+    fields += ("imbalance_ratio", "epochs", "seed", "batch_size", "lr")
     assert tuple(row[f] for f in fields) == expected
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 5 and "experience 5/5 trained and evaluated" in err
@@ -224,11 +266,11 @@ def test_options_without_a_command_are_the_default_run(tmp_path, capsys):
 def test_naive_records_no_memory_and_no_alpha(tmp_path, capsys):
     assert main(["run", "--strategy", "naive", "--epochs", "1", "--out", str(tmp_path), "--no-progress"]) == 0
     (row,) = json.loads((tmp_path / "results.json").read_text())["results"]
-    assert (row["mem_size"], row["alpha"], row["alpha_schedule"]) == (None, None, None)
+    assert (row["mem_size"], row["alpha"], row["alpha_schedule"], row["storage"], row["retrieval"]) == (None,) * 5
     (csv_row,) = csv.DictReader((tmp_path / "results.csv").open())
     assert (csv_row["mem_size"], csv_row["alpha"], csv_row["alpha_schedule"], csv_row["epochs"]) == ("", "", "", "1")
     out, err = capsys.readouterr()
-    assert re.search(r"\nnaive\s+-\s+-\s+-\s+1\s+0\.\d+ \+- 0\.000", out) and err == ""  # --no-progress: quiet
+    assert re.search(r"\nnaive\s+-\s+-\s+-\s+-\s+-\s+1\s+0\.\d+ \+- 0\.000", out) and err == ""  # --no-progress: quiet
     title = Image.open(tmp_path / "accuracy_matrix.png").text["Title"]
     assert title == "naive on split-digits\nepochs 1, batch 32, lr 0.1, seed 0"
 
@@ -239,7 +281,7 @@ def test_bars_with_progress_or_on_a_terminal(flag, tty, tmp_path, capsys, monkey
     args = ["run", "--strategy", "replay", "--mem-size", "50", "--epochs", "1", "--out", str(tmp_path)]
     assert main(args + ([flag] if flag else [])) == 0
     err = capsys.readouterr().err
-    assert "\r" in err and "exp 4 iterations" in err and "replay, mem 50, seed 0" in err  # tqdm's bars
+    assert "\r" in err and "exp 4 iterations" in err and "replay, mem 50, reservoir, seed 0" in err  # tqdm's bars
     assert "trained and evaluated" not in err
 
 
@@ -254,6 +296,9 @@ def test_help_lists_the_defaults(capsys, monkeypatch):
     assert "(default: 200; --strategy replay, alpha-replay or gdumb only)" in text
     assert "(default: 1; --strategy alpha-replay only)" in text
     assert "(default: constant; --strategy alpha-replay only)" in text
+    assert "(default: reservoir; --strategy replay or alpha-replay only)" in text
+    assert "(default: random; --strategy alpha-replay only)" in text
+    assert "(default: balanced)" in text  # --imbalance-ratio
 
 
 def test_the_help_path_imports_only_the_standard_library():
@@ -294,4 +339,172 @@ def test_plots_name_what_varies_and_tick_the_sizes_tested():
     one_seed = [r for r in rows if r["seed"] == 0 and r["mem_size"] == 100]
     assert cli.title(one_seed).endswith(
         "\nmem 100, alpha 1, constant alpha schedule\nepochs 3, batch 32, lr 0.1, seed 0"
+    )
+
+
+def parsed(args: list[str]) -> settings.Setting:
+    """The one Setting the command line ``args`` trains."""
+    (setting,) = cli.settings(cli.parse_args(args))
+    return setting
+
+
+def test_policy_options_build_their_buffer_retrieval_and_long_tailed_stream():
+    from avalanche.training.plugins import ReplayPlugin
+
+    from avalanche_replay_ext import experiments
+    from avalanche_replay_ext.buffers import ClassBalancedReservoirBuffer, ReservoirSamplingBuffer
+    from avalanche_replay_ext.plugins import AlphaReplayPlugin
+    from avalanche_replay_ext.retrieval import BalancedRetrieval, MIRRetrieval, RandomRetrieval
+
+    args = ["run", "--retrieval", "balanced", "--storage", "class-balanced-reservoir", "--imbalance-ratio", "0.1"]
+    s = parsed([*args, "--mem-size", "120"])
+    assert (s.strategy, s.storage, s.retrieval, s.imbalance_ratio) == (
+        "alpha-replay",
+        "class-balanced-reservoir",
+        "balanced",
+        0.1,
+    )
+    assert s.describe() == (
+        "alpha-replay, mem 120, alpha 1 (constant), class-balanced-reservoir + balanced, imbalance ratio 0.1, seed 0"
+    )
+    (plugin,) = experiments.make_plugins(s)
+    assert type(plugin) is AlphaReplayPlugin
+    assert type(plugin.retrieval) is BalancedRetrieval and plugin.retrieval.groupby == "class"
+    assert type(plugin.storage_policy) is ClassBalancedReservoirBuffer and plugin.storage_policy.max_size == 120
+    # the training stream is long-tailed: each experience smaller than the one before, the last
+    # (two classes keeping 10**-(8/9) and 10% of their images) about an eighth of the first
+    benchmark = experiments.make_benchmark(s.benchmark, s.seed, None, s.imbalance_ratio)
+    sizes = [len(e.dataset) for e in benchmark.train_stream]
+    assert all(a > b for a, b in pairwise(sizes)) and sizes[0] > 6 * sizes[-1], sizes
+    balanced = experiments.make_benchmark(s.benchmark, s.seed)
+    assert sizes[0] <= len(balanced.train_stream[0].dataset)
+    assert [len(e.dataset) for e in benchmark.test_stream] == [len(e.dataset) for e in balanced.test_stream]
+    balanced_sizes = [len(e.dataset) for e in balanced.train_stream]
+    assert max(balanced_sizes) < 1.1 * min(balanced_sizes)  # without the option: balanced
+
+    (plugin,) = experiments.make_plugins(parsed(["run"]))  # the defaults: reservoir + random
+    assert type(plugin.retrieval) is RandomRetrieval and type(plugin.storage_policy) is ReservoirSamplingBuffer
+    (plugin,) = experiments.make_plugins(parsed(["run", "--retrieval", "mir"]))
+    assert type(plugin.retrieval) is MIRRetrieval and plugin.retrieval.candidates == 50
+    for storage, buffer in (
+        ("reservoir", ReservoirSamplingBuffer),
+        ("class-balanced-reservoir", ClassBalancedReservoirBuffer),
+    ):
+        s = parsed(["run", "--strategy", "replay", "--mem-size", "70", "--storage", storage])
+        assert (s.storage, s.describe()) == (storage, f"replay, mem 70, {storage}, seed 0")
+        (plugin,) = experiments.make_plugins(s)
+        assert type(plugin) is ReplayPlugin
+        assert type(plugin.storage_policy) is buffer and plugin.storage_policy.max_size == 70
+    assert parsed(["run", "--strategy", "naive", "--imbalance-ratio", "0.5"]).imbalance_ratio == 0.5  # every strategy
+
+
+def test_sweep_over_retrievals_on_a_long_tailed_stream(tmp_path, capsys, monkeypatch):
+    """Retrieval is a grid dimension: one row per retrieval and seed, one table line per
+    retrieval, one accuracy matrix per retrieval; the imbalance ratio reaches the benchmark."""
+    from avalanche_replay_ext import experiments
+
+    ratios = []
+
+    def split_digits(*args, **kwargs):
+        ratios.append(kwargs["imbalance_ratio"])
+        return SplitDigits(*args, **kwargs)
+
+    monkeypatch.setattr(experiments, "SplitDigits", split_digits)
+    args = ["sweep", "--imbalance-ratio", "0.1", "--mem-sizes", "200", "--retrievals", "random", "balanced"]
+    args += ["--seeds", "0", "1", "--epochs", "1", "--out", str(tmp_path), "--no-progress"]
+    assert main(args) == 0
+    assert ratios == [0.1] * 4
+    rows = list(csv.DictReader((tmp_path / "results.csv").open()))
+    assert [(r["retrieval"], r["seed"]) for r in rows] == [
+        ("random", "0"),
+        ("random", "1"),
+        ("balanced", "0"),
+        ("balanced", "1"),
+    ]
+    assert {(r["storage"], r["imbalance_ratio"], r["mem_size"], r["alpha"]) for r in rows} == {
+        ("reservoir", "0.1", "200", "1.0")
+    }
+    record = json.loads((tmp_path / "results.json").read_text())
+    matrices = {(r["retrieval"], r["seed"]): r["accuracy_matrix"] for r in record["results"]}
+    assert matrices["random", 0] != matrices["balanced", 0] and matrices["random", 1] != matrices["balanced", 1]
+    out = capsys.readouterr().out
+    for retrieval in ("random", "balanced"):
+        final = [float(r["final_accuracy"]) for r in rows if r["retrieval"] == retrieval]
+        line = re.search(rf"\nalpha-replay\s+200\s+1\s+constant\s+reservoir\s+{retrieval}\s+2\s+(\S+) \+- (\S+)", out)
+        assert line, out
+        assert line.groups() == (f"{statistics.mean(final):.3f}", f"{statistics.pstdev(final):.3f}")
+    assert len(re.findall(r"\nalpha-replay ", out)) == 2  # one line per retrieval, the seeds averaged
+    pngs = {p.name for p in tmp_path.glob("*.png")}
+    assert pngs == {
+        "accuracy_matrix_mem200_alpha1_random.png",
+        "accuracy_matrix_mem200_alpha1_balanced.png",
+        "final_accuracy_vs_mem_size.png",
+    }
+    title = Image.open(tmp_path / "final_accuracy_vs_mem_size.png").text["Title"]
+    assert title.startswith("alpha-replay on split-digits: final accuracy vs memory size, one line per retrieval\n")
+    assert "mem 200, alpha 1, constant alpha schedule, reservoir storage\n" in title
+    assert title.endswith("imbalance ratio 0.1, epochs 1, batch 32, lr 0.1, mean over 2 seeds")
+    title = Image.open(tmp_path / "accuracy_matrix_mem200_alpha1_balanced.png").text["Title"]
+    assert "balanced retrieval" in title and "random" not in title
+
+
+def test_sweep_over_storages_with_avalanche_replay(tmp_path, capsys):
+    args = ["sweep", "--strategy", "replay", "--storages", "reservoir", "class-balanced-reservoir"]
+    args += ["--mem-sizes", "50", "--seeds", "0", "--epochs", "1", "--out", str(tmp_path), "--no-progress"]
+    assert main(args) == 0
+    rows = list(csv.DictReader((tmp_path / "results.csv").open()))
+    assert [(r["storage"], r["retrieval"], r["imbalance_ratio"]) for r in rows] == [
+        ("reservoir", "", ""),
+        ("class-balanced-reservoir", "", ""),
+    ]
+    assert all(float(r["final_accuracy"]) > 0.3 for r in rows)  # both replay (Naive stays below 0.25)
+    assert rows[0]["final_accuracy"] != rows[1]["final_accuracy"]
+    out = capsys.readouterr().out
+    assert re.search(r"\nreplay\s+50\s+-\s+-\s+reservoir\s+-\s+1\s", out), out
+    assert re.search(r"\nreplay\s+50\s+-\s+-\s+class-balanced-reservoir\s+-\s+1\s", out), out
+    pngs = {p.name for p in tmp_path.glob("*.png")}
+    assert pngs == {
+        "accuracy_matrix_mem50_reservoir.png",
+        "accuracy_matrix_mem50_class-balanced-reservoir.png",
+        "final_accuracy_vs_mem_size.png",
+    }
+    title = Image.open(tmp_path / "final_accuracy_vs_mem_size.png").text["Title"]
+    assert title.startswith("replay on split-digits: final accuracy vs memory size, one line per storage\nmem 50\n")
+
+
+def test_policy_plots_have_one_line_per_storage_and_retrieval(tmp_path):
+    policies = [(s, r) for s in ("reservoir", "class-balanced-reservoir") for r in ("random", "mir")]
+    rows = [
+        {"strategy": "alpha-replay", "benchmark": "split-digits", "mem_size": m, "alpha": 1.0}
+        | {"alpha_schedule": "constant", "storage": s, "retrieval": r, "imbalance_ratio": 0.1}
+        | {"epochs": 3, "batch_size": 32, "lr": 0.1, "seed": seed, "accuracy_matrix": [[0.5 + seed / 10]]}
+        | {"final_accuracy": 0.2 + m / 1000 + 0.1 * i + seed / 100}
+        for m in (10, 100)
+        for i, (s, r) in enumerate(policies)
+        for seed in (0, 1)
+    ]
+    title = cli.title(rows, "final accuracy vs memory size")
+    assert title == (  # storage and retrieval vary: the lines, not the title
+        "alpha-replay on split-digits: final accuracy vs memory size\n"
+        "alpha 1, constant alpha schedule\nimbalance ratio 0.1, epochs 3, batch 32, lr 0.1, mean over 2 seeds"
+    )
+    ax = plots.final_accuracy_vs(rows, "mem_size", ("storage", "retrieval"), title).axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [f"{s} + {r}" for s, r in policies]  # as swept
+    assert ax.get_legend().get_title().get_text() == "storage + retrieval\nerror bars: std over 2 seeds"
+    assert list(ax.get_xticks()) == [10, 100]
+    for i, container in enumerate(ax.containers):  # each line: its policy's means, a little apart along x
+        xs, ys = container.lines[0].get_data()
+        assert list(ys) == pytest.approx([0.2 + m / 1000 + 0.1 * i + 0.005 for m in (10, 100)])
+        assert xs[0] == pytest.approx(10 * 10 ** (0.015 * (i - 1.5))) and xs[0] * 10 == pytest.approx(xs[1])
+    record = {"command_line": "avalanche-replay sweep", "versions": {"torch": "2"}, "seeds": [0, 1]}
+    names = [p.name for p in cli.write_plots("sweep", tmp_path, rows, record)]
+    assert names == [f"accuracy_matrix_mem{m}_alpha1_{s}_{r}.png" for m in (10, 100) for s, r in policies] + [
+        "final_accuracy_vs_mem_size.png"
+    ]
+    title = Image.open(tmp_path / "final_accuracy_vs_mem_size.png").text["Title"]
+    assert title.startswith("alpha-replay on split-digits: final accuracy vs memory size, one line per storage x")
+    title = Image.open(tmp_path / "accuracy_matrix_mem100_alpha1_class-balanced-reservoir_mir.png").text["Title"]
+    assert title.replace("\n", " ").startswith(
+        "alpha-replay on split-digits mem 100, alpha 1, constant alpha schedule, class-balanced-reservoir storage, "
+        "mir retrieval imbalance ratio 0.1"
     )

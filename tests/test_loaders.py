@@ -21,17 +21,25 @@ def test_one_pass_over_current_data_with_memory_apart():
     for (x, _, t), (_, my, _) in steps:
         assert x.shape[1:] == (1,) and t.eq(0).all()
         assert my.ge(1000).all() and my.lt(1030).all()  # memory only
-    assert [len(mem[1]) for _, mem in steps] == [8, 8, 8, 6, 8, 8, 8]  # a cycle ends with the remainder
+    assert [len(mem[1]) for _, mem in steps] == [8] * 7  # a pass's remainder continues into the next pass
 
 
-def test_small_memory_cycles_reshuffled_each_cycle():
-    memory = id_dataset(torch.arange(7))
-    loader = DualMinibatchLoader(id_dataset(torch.arange(100)), memory, batch_size=5, batch_size_mem=5, seed=1)
-    drawn = torch.cat([mem[1] for _, mem in loader])  # 20 steps: cycles of batches 5 + 2
-    assert len(drawn) == 10 * 7
-    cycles = drawn.view(10, 7)
-    assert all(sorted(c.tolist()) == list(range(7)) for c in cycles)  # each cycle: all of memory once
-    assert len({tuple(c.tolist()) for c in cycles}) > 5  # reshuffled
+def test_memory_passes_are_reshuffled_and_wrap_without_repeats():
+    """A 12-sample memory, minibatches of 8: every minibatch is full; each consecutive 12 draws
+    are a pass (every sample once), reshuffled; a minibatch spanning two passes repeats nothing."""
+    memory = id_dataset(torch.arange(12))
+    loader = DualMinibatchLoader(id_dataset(torch.arange(300)), memory, batch_size=5, batch_size_mem=8, seed=1)
+    batches = [mem[1] for _, mem in loader]
+    assert len(batches) == 60 and {len(b) for b in batches} == {8}
+    assert all(len(set(b.tolist())) == 8 for b in batches)
+    passes = torch.cat(batches).view(40, 12)
+    assert all(sorted(p.tolist()) == list(range(12)) for p in passes)
+    assert len({tuple(p.tolist()) for p in passes}) > 30
+
+
+def test_a_memory_smaller_than_the_minibatch_is_replayed_whole():
+    loader = DualMinibatchLoader(id_dataset(torch.arange(100)), id_dataset(torch.arange(7)), 5, 10, seed=1)
+    assert all(sorted(mem[1].tolist()) == list(range(7)) for _, mem in loader)
 
 
 def test_memory_is_none_while_empty_and_a_live_buffer_is_read_each_cycle():
@@ -126,9 +134,9 @@ def test_memory_samples_with_other_fields_are_collated_apart(digits):
     buf = ReservoirSamplingBuffer(10, seed=0)
     buf.update_from_batch(torch.zeros(10, 1, 8, 8), torch.arange(10))
     loader = DualMinibatchLoader(current, buf, batch_size=8, batch_size_mem=4, seed=0)
-    for step, (cur, mem) in enumerate(loader):
+    for cur, mem in loader:
         assert len(cur) == 4 and len(mem) == 3 and loader.joint is None
-        assert torch.equal(cur[3], loader.current_indices) and len(mem[0]) == 4 - (step % 3 == 2) * 2
+        assert torch.equal(cur[3], loader.current_indices) and len(mem[0]) == 4
 
 
 def test_iterating_leaves_the_global_rng_alone():

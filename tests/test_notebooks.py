@@ -22,12 +22,14 @@ EXPECTED = {  # a few lines each notebook must print
     "02_memory_sizes.ipynb": ["memory  1000: final accuracy"],
     "03_alpha_replay.ipynb": ["final accuracy on the test stream", "linear alpha 1.0"],
     "04_gdumb.ipynb": ["ParametricBuffer:", "after experience 4: greedy {1: 3, 4: 3, 5: 3, 7: 3, 9: 3, 3: 3, 0: 3"],
+    "05_balanced_replay.ipynb": ["training samples per class", "class-balanced reservoir + balanced", "MIR(50)"],
 }
 OVERRIDES = {  # the tutorial's grids, shortened: every line above is still printed
     "01_dataloading_buffers_replay.ipynb": None,
     "02_memory_sizes.ipynb": "mem_sizes, seeds = [0, 1000], [0]",
     "03_alpha_replay.ipynb": "seeds, constant_alphas, linear_alphas = [0], [0.0, 1.0], [1.0]",
     "04_gdumb.ipynb": "seeds, passes = [0], 2",
+    "05_balanced_replay.ipynb": "seeds = [0]",
 }
 
 

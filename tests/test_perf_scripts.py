@@ -30,7 +30,8 @@ def test_benchmarks_run_quick_and_print_numbers(mnist_dir):
     proc = quick_run().result()
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
-    scripts = ("buffer_updates", "buffer_scaling", "stock_online", "online_throughput", "experience_replay", "memory")
+    scripts = ("buffer_updates", "buffer_scaling", "stock_online", "online_throughput", "experience_replay")
+    scripts += ("balanced_replay", "memory")
     for script in (*scripts, "checkpoint_sizes", "gdumb_samplers", "gdumb_accuracy"):
         assert f"== {script} --quick\n" in out
     assert "== buffer_updates --quick --splitmnist\n" in out
@@ -54,6 +55,9 @@ def test_benchmarks_run_quick_and_print_numbers(mnist_dir):
     size = r"\s+\d+\.\d\d /\s+\d+\.\d\d \d+\.\d\dx"
     for case in ("SplitMNISTIdx, ours AlphaReplayPlugin(200, iteration)", "own: nc_benchmark(TensorDataset)"):
         assert re.search(re.escape(case) + ".*?" + size * 2 + r"\s+-?\d+\.\d KB", out), case
+    assert re.search(r"ours class-balanced reservoir \+ balanced\s+\d+\s+0\.\d{3} \+- 0\.000", out)
+    assert re.search(r"best balanced pair \(.*\) - ours reservoir \+ random: [+-]0\.\d{3}", out)
+    assert re.search(r"speed ours reservoir \+ MIR\(50\) / Avalanche MIRPlugin\(subsample 50\): \d+\.\d\dx", out)
     assert re.search(r"ParametricBuffer: 0\.\d{3}", out)
     assert re.search(r"500\s+400\s+0\.\d{3} \+- 0\.\d{3}\s+0\.\d{3}", out)
 

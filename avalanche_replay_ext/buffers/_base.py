@@ -14,6 +14,9 @@ from avalanche.training.storage_policy import ExemplarsBuffer
 from .._checks import as_labels, check_seed, check_size, make_generator
 from ._slots import SlotStore
 
+GROUPBY = {"class": "targets", "task": "tasks", "experience": "experiences"}
+"""What a buffer records per stored sample (the tutorial's ``groupby`` names) -> its slot field."""
+
 
 class SlotBuffer(ExemplarsBuffer):
     """Base of the buffers: subclasses only decide, in :meth:`_offer`, which offered samples
@@ -28,7 +31,7 @@ class SlotBuffer(ExemplarsBuffer):
     """
 
     STATE_KIND = "slots"  # what `state_dict` says it is; a subclass with more state names its own
-    STATE_VERSION = 1
+    STATE_VERSION = 2  # 2: per-slot experiences
     _SLOT_EXTRA: dict[str, float | int] = {}  # per-slot values a subclass keeps next to the samples
     _STATE_EXTRA: tuple[str, ...] = ()  # what a subclass adds to `state_dict`
 
@@ -38,6 +41,8 @@ class SlotBuffer(ExemplarsBuffer):
         self.seed = check_seed(seed)
         self.generator = make_generator(self.seed)
         self.n_seen = 0
+        self.experience = 0
+        """The experience samples arrive in when an update names none: the last one named (0 at first)."""
         self._slots = SlotStore(max_size, self._SLOT_EXTRA)
 
     @contextmanager
@@ -69,15 +74,21 @@ class SlotBuffer(ExemplarsBuffer):
         self.post_adapt(strategy, strategy.experience)
 
     def post_adapt(self, agent_state: Any, exp: Any) -> None:
-        """Add the experience's dataset (Avalanche 0.6 hook; ``update(strategy)`` calls it)."""
-        self.update_from_dataset(exp.dataset)
+        """Add the experience's dataset (Avalanche 0.6 hook; ``update(strategy)`` calls it),
+        recording its index in the stream (the origin experience's, for online streams)."""
+        self.update_from_dataset(exp.dataset, experience=experience_index(exp))
 
-    def update_from_dataset(self, new_data: AvalancheDataset, indices: Any = None) -> None:
+    def update_from_dataset(self, new_data: AvalancheDataset, indices: Any = None, *, experience: Any = None) -> None:
         """Offer samples of ``new_data`` (all, or the given ``indices``), kept by reference.
 
         Passing the indices of each current minibatch gives a per-minibatch (online) update that
         copies nothing.
+
+        :param experience: the experience these samples arrive in (an int >= 0), recorded per
+            stored sample for ``BalancedRetrieval(groupby="experience")``; ``None``: the last one
+            named (:attr:`experience`).
         """
+        experience = self._check_experience(experience)
         offer = self._slots.resolve(new_data)
         n = len(offer.targets)
         if indices is None:
@@ -90,16 +101,19 @@ class SlotBuffer(ExemplarsBuffer):
             return
         self._slots.check_dataset(offer, new_data, int(indices[0]))
         with self._transaction():
+            self.experience = experience
             entering, slots, extra = self._offer(offer.targets[indices])
-            self._slots.write_refs(slots, offer, indices[entering], **extra)
+            self._slots.write_refs(slots, offer, indices[entering], experiences=experience, **extra)
 
-    def update_from_batch(self, x: torch.Tensor, y: Any, t: Any = None) -> None:
+    def update_from_batch(self, x: torch.Tensor, y: Any, t: Any = None, *, experience: Any = None) -> None:
         """Offer a tensor minibatch ``(x, y, t)``; entering samples are copied (detached, CPU).
 
         :param x: inputs, first dimension is the batch.
         :param y: integer class labels (>= 0), one per sample.
         :param t: task labels (>= 0): a sequence, one int for all, or None (task 0).
+        :param experience: as in :meth:`update_from_dataset`.
         """
+        experience = self._check_experience(experience)
         if not isinstance(x, torch.Tensor) or x.dim() < 1:
             raise TypeError(f"x must be a tensor with a batch dimension, got {type(x).__name__}")
         y = as_labels("y", y, len(x)).numpy()
@@ -109,9 +123,29 @@ class SlotBuffer(ExemplarsBuffer):
             return
         self._slots.check_batch(x)
         with self._transaction():
+            self.experience = experience
             entering, slots, extra = self._offer(y)
             rows = x[torch.from_numpy(entering)].detach().to("cpu")
-            self._slots.write_rows(slots, rows, y[entering], t[entering], **extra)
+            self._slots.write_rows(slots, rows, y[entering], t[entering], experiences=experience, **extra)
+
+    def _check_experience(self, experience: Any) -> int:
+        if experience is None:
+            return self.experience
+        if isinstance(experience, bool) or not isinstance(experience, (int, np.integer)) or experience < 0:
+            raise ValueError(f"experience must be None or an int >= 0, got {experience!r}")
+        return int(experience)
+
+    # ---- reads ---------------------------------------------------------------------------
+    def stored_groups(self, groupby: str) -> torch.Tensor:
+        """Each stored sample's class, task label or experience (``groupby``: ``"class"``,
+        ``"task"`` or ``"experience"``), in the order :attr:`buffer` lists the samples."""
+        if groupby not in GROUPBY:
+            raise ValueError(f"groupby must be one of {list(GROUPBY)}, got {groupby!r}")
+        return torch.from_numpy(getattr(self._slots, GROUPBY[groupby])[self._view_slots()].copy())
+
+    def _view_slots(self) -> np.ndarray:
+        """The occupied slots in the order :attr:`buffer` lists their samples."""
+        return np.arange(self._slots.size)
 
     def _offer(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Count the offered samples (class labels ``targets``) as seen; return the positions
@@ -128,6 +162,7 @@ class SlotBuffer(ExemplarsBuffer):
             "max_size": self.max_size,
             "seed": self.seed,
             "n_seen": self.n_seen,
+            "experience": self.experience,
             "generator": self.generator.get_state(),
             "slots": self._slots.state_dict(),
         }
@@ -142,6 +177,7 @@ class SlotBuffer(ExemplarsBuffer):
             slots.load_state_dict(state["slots"])
             self.generator.set_state(state["generator"])
             self.max_size, self.seed, self.n_seen = state["max_size"], state["seed"], state["n_seen"]
+            self.experience = state["experience"]
             self._slots = slots
             self._load_extra(state)
 
@@ -158,7 +194,7 @@ class SlotBuffer(ExemplarsBuffer):
             raise ValueError(f"state is a {kind!r} buffer's state; a {name} loads {self.STATE_KIND!r} states")
         if version != self.STATE_VERSION:
             raise ValueError(f"state has version {version!r}; this {name} reads version {self.STATE_VERSION}")
-        missing = {"max_size", "seed", "n_seen", "generator", "slots", *self._STATE_EXTRA} - set(state)
+        missing = {"max_size", "seed", "n_seen", "experience", "generator", "slots", *self._STATE_EXTRA} - set(state)
         if missing:
             raise ValueError(f"state is incomplete for a {name}: no {sorted(missing)}")
         extra = state["slots"].get("extra") if isinstance(state["slots"], dict) else None
@@ -167,3 +203,11 @@ class SlotBuffer(ExemplarsBuffer):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(max_size={self.max_size}, size={self._slots.size}, n_seen={self.n_seen})"
+
+
+def experience_index(exp: Any) -> int | None:
+    """An experience's index in its stream (its origin experience's, for Avalanche's online
+    streams), or None when it has none."""
+    origin = getattr(exp, "origin_experience", None) or exp
+    index = getattr(origin, "current_experience", None)
+    return None if index is None else int(index)

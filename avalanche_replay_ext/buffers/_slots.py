@@ -15,7 +15,8 @@ from ._rows import RowStore, rows_dataset
 from ._sources import Offered, SourceTable, part_view
 
 ROW_SOURCE = -1  # source id of a slot whose sample is a tensor row of the RowStore
-_FILL = {"source": ROW_SOURCE, "index": 0, "targets": 0, "tasks": 0}  # slot-aligned int64 arrays, empty value
+# slot-aligned int64 arrays and their empty value; `experiences`: the experience each sample arrived in
+_FILL = {"source": ROW_SOURCE, "index": 0, "targets": 0, "tasks": 0, "experiences": 0}
 
 
 class Selection(NamedTuple):
@@ -127,7 +128,7 @@ class SlotStore:
         return shape
 
     # ---- writes --------------------------------------------------------------------------
-    def write_refs(self, slots: np.ndarray, offer: Offered, entering: np.ndarray, **extra: np.ndarray) -> None:
+    def write_refs(self, slots: np.ndarray, offer: Offered, entering: np.ndarray, **extra: Any) -> None:
         """Point ``slots`` at the offered samples at positions ``entering`` of ``offer``."""
         if not len(slots):
             return
@@ -143,7 +144,7 @@ class SlotStore:
         if len(self.sources) > 2 * self._pruned_at + 4:  # amortised: forget unreferenced sources
             self._prune()
 
-    def write_rows(self, slots: np.ndarray, x: torch.Tensor, y: np.ndarray, t: np.ndarray, **extra: np.ndarray) -> None:
+    def write_rows(self, slots: np.ndarray, x: torch.Tensor, y: np.ndarray, t: np.ndarray, **extra: Any) -> None:
         """Store tensor samples ``x`` (CPU; labels ``y``, tasks ``t``) in ``slots``."""
         if not len(slots):
             return

@@ -115,6 +115,9 @@ class GreedyClassBalancedBuffer(SlotBuffer):
     def buffer(self, value: AvalancheDataset) -> None:
         SlotBuffer.buffer.fset(self, value)
 
+    def _view_slots(self) -> np.ndarray:
+        return self._class_order()[2]
+
     def class_counts(self) -> dict[int, int]:
         """Number of stored samples per seen class (0 for classes evicted entirely)."""
         classes, counts, _ = self._class_order()

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 from avalanche.distributed import DistributedHelper
+from avalanche.models.utils import avalanche_forward
 from avalanche.training.plugins import SupervisedPlugin
 from avalanche.training.storage_policy import ExemplarsBuffer
 
 from .._checks import check_seed, check_size, draw_seed, make_generator
 from ..buffers import ReservoirSamplingBuffer, SlotBuffer
+from ..buffers._base import experience_index
 from ..loaders import DualMinibatchLoader, Minibatch
-from ..retrieval import RetrievalPolicy, check_retrieval
+from ..retrieval import MIRRetrieval, RetrievalPolicy, check_retrieval, per_sample
 from ..schedules import AlphaSchedule, alpha_at, as_schedule
 from ._guards import check_dataloader_kept, check_same_on_every_process, check_sole_dataloader
 
@@ -66,8 +69,9 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
     :param seed: seed of the plugin's generator (buffer and loader shuffling); ``None`` draws it
         from the global torch RNG.
     :param retrieval: which memory samples form each memory minibatch
-        (:mod:`~avalanche_replay_ext.retrieval`, e.g. ``BalancedRetrieval("class")``); ``None``:
-        reshuffled passes over the memory.
+        (:mod:`~avalanche_replay_ext.retrieval`: ``RandomRetrieval()``,
+        ``BalancedRetrieval(groupby)``, ``MIRRetrieval(candidates)``); ``None``: a new
+        ``RandomRetrieval()``, reshuffled passes over the memory.
     """
 
     def __init__(
@@ -88,7 +92,7 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
             raise ValueError(f"update_every must be one of {UPDATE_EVERY}, got {update_every!r}")
         self.update_every = update_every
         self.generator = make_generator(check_seed(seed))
-        self.retrieval = check_retrieval(retrieval)
+        self.retrieval = check_retrieval(retrieval, model=True)
         if storage_policy is None:
             storage_policy = ReservoirSamplingBuffer(self.mem_size, seed=draw_seed(self.generator))
         elif not isinstance(storage_policy, ExemplarsBuffer):
@@ -101,19 +105,19 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
                 f"(one of this package's buffers), got {type(storage_policy).__name__}"
             )
         self.storage_policy = storage_policy
+        self.retrieval.check(storage_policy if isinstance(storage_policy, SlotBuffer) else storage_policy.buffer)
         self.alpha: float | None = None
-        self._criterion = None
-        self._current_out = self._memory_out = self._current_mb = self._memory_loss = None
-        self._yielded: Minibatch = []  # the current minibatch as the loader gave it to the strategy
+        self._step: _Step | None = None  # the training iteration under way (or the last one)
         self._loader: DualMinibatchLoader | None = None
         self._dataloader: _CurrentMinibatches | None = None  # what this plugin set as strategy.dataloader
-        self._memory_mb: Minibatch | None = None
         self._trained: set = set()  # ids of the experiences trained so far
 
     def before_training(self, strategy: SupervisedTemplate, **kwargs) -> None:
         """Stop before any change if another plugin feeds the strategy, or if the processes of a
         distributed run would sample differently."""
         check_sole_dataloader(self, strategy)
+        if isinstance(self.retrieval, MIRRetrieval):
+            per_sample(strategy._criterion)  # raises if the criterion cannot score samples one by one
         check_same_on_every_process(self, self.generator, {0: self.storage_policy})
 
     def before_training_exp(
@@ -125,17 +129,20 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
         **kwargs,
     ) -> None:
         self.alpha = alpha_at(self.schedule, len(self._trained - {_experience_id(strategy)}))
+        mir = isinstance(self.retrieval, MIRRetrieval)
+        memory = self.storage_policy
+        if self.update_every == "experience" and not isinstance(memory, SlotBuffer):
+            memory = memory.buffer  # unchanged during the experience: read it once
         self._loader = DualMinibatchLoader(
             strategy.adapted_dataset,
-            # per-experience updates leave the memory as it is during the experience: read it once
-            self.storage_policy if self.update_every == "iteration" else self.storage_policy.buffer,
+            memory,
             batch_size=strategy.train_mb_size,
-            batch_size_mem=self.batch_size_mem or strategy.train_mb_size,
+            batch_size_mem=self.retrieval.candidates if mir else self._batch_size_mem(strategy),
             shuffle=shuffle,
             seed=draw_seed(self.generator),
             num_replicas=DistributedHelper.world_size,
             rank=DistributedHelper.rank,
-            retrieval=self.retrieval,
+            retrieval=self.retrieval.draw if mir else self.retrieval,
             num_workers=num_workers,
             drop_last=drop_last,
         )
@@ -144,64 +151,88 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
     def before_training_epoch(self, strategy: SupervisedTemplate, **kwargs) -> None:
         check_dataloader_kept(self, strategy, self._dataloader)
 
+    def _batch_size_mem(self, strategy: SupervisedTemplate) -> int:
+        return self.batch_size_mem or strategy.train_mb_size
+
+    def _begin_step(self, current: Minibatch, memory: Minibatch | None) -> None:
+        """A new training iteration: the loader yielded ``current`` (handed to the strategy) and ``memory``."""
+        self._step = _Step(current, memory, None if memory is None else self._loader.joint)
+
     def before_forward(self, strategy: SupervisedTemplate, **kwargs) -> None:
-        """Run the model once on current + memory samples (as Avalanche's ReplayPlugin does)."""
-        self._current_mb = None
-        if self._memory_mb is None:
+        """Run the model once on current + memory samples (as Avalanche's ReplayPlugin does);
+        with MIR the memory samples are chosen, and forwarded, after the current loss."""
+        step = self._step
+        if step.memory is None or isinstance(self.retrieval, MIRRetrieval):
             return
-        current, joint = strategy.mbatch, self._loader.joint
-        if joint is not None and len(current) == len(self._yielded) and all(map(operator.is_, current, self._yielded)):
-            strategy.mbatch = [joint[0], joint[1], joint[-1]]  # the loader's views, untouched: forward it whole
+        current = strategy.mbatch
+        if (
+            step.joint is not None
+            and len(current) == len(step.current)
+            and all(map(operator.is_, current, step.current))
+        ):
+            strategy.mbatch = [step.joint[0], step.joint[1], step.joint[-1]]  # the loader's views: forward it whole
         else:  # moved to another device, replaced or collated apart: concatenate
-            memory = [v.to(strategy.device, non_blocking=True) for v in self._memory_mb]
+            memory = [v.to(strategy.device, non_blocking=True) for v in step.memory]
             pairs = zip((current[0], current[1], current[-1]), (memory[0], memory[1], memory[-1]), strict=True)
             strategy.mbatch = [torch.cat(pair) for pair in pairs]
-        self._current_mb = current
+        step.forwarded = current
 
     def after_forward(self, strategy: SupervisedTemplate, **kwargs) -> None:
         """Split the joint output: the strategy keeps the current part, the memory part is ours."""
-        self._memory_out = None
-        if self._current_mb is not None:
-            n = len(self._current_mb[0])
-            self._memory_out = strategy.mb_output[n:], strategy.mb_y[n:]
-            strategy.mbatch, strategy.mb_output = self._current_mb, strategy.mb_output[:n]
-            self._current_mb = None
+        step = self._step
+        if step.forwarded is not None:
+            n = len(step.forwarded[0])
+            step.memory_out = strategy.mb_output[n:], strategy.mb_y[n:]
+            strategy.mbatch, strategy.mb_output = step.forwarded, strategy.mb_output[:n]
+            step.forwarded = None
 
     def before_backward(self, strategy: SupervisedTemplate, **kwargs) -> None:
-        self._criterion = strategy._criterion
-        self._current_out = strategy.mb_output.detach(), strategy.mb_y
-        self._memory_loss = None
-        if self._memory_out is not None:
-            mem_loss = strategy._criterion(*self._memory_out)
+        step = self._step
+        step.criterion, step.current_out = strategy._criterion, (strategy.mb_output.detach(), strategy.mb_y)
+        if step.memory is not None and isinstance(self.retrieval, MIRRetrieval):
+            step.memory_out = self._mir_forward(strategy, step)
+        if step.memory_out is not None:
+            mem_loss = strategy._criterion(*step.memory_out)
             strategy.loss = strategy.loss + self.alpha * mem_loss
-            self._memory_loss, self._memory_out = mem_loss.detach(), None
+            step.memory_loss, step.memory_out = mem_loss.detach(), None
+
+    def _mir_forward(self, strategy: SupervisedTemplate, step: _Step) -> tuple[torch.Tensor, torch.Tensor]:
+        """Choose the replayed samples among the candidates (MIR) and run the model on them."""
+        candidates = [v.to(strategy.device, non_blocking=True) for v in step.memory]
+        chosen = self.retrieval.select(strategy, candidates, self._batch_size_mem(strategy))
+        step.memory = [v[chosen] for v in candidates]
+        return avalanche_forward(strategy.model, step.memory[0], step.memory[-1]), step.memory[1]
 
     @property
     def memory_minibatch(self) -> Minibatch | None:
-        """The memory minibatch ``[x, y, t]`` of the current iteration, as the loader gave it; None
-        while the memory is empty and outside training iterations."""
-        return self._memory_mb
+        """The memory minibatch ``[x, y, t]`` of the current iteration (with ``MIRRetrieval``: its
+        candidates until ``before_backward``, then the chosen samples); None while the memory is
+        empty and outside training iterations."""
+        return None if self._step is None else self._step.memory
 
     @property
     def loss_current(self) -> float | None:
         """The criterion on the last current minibatch (computed when read)."""
-        if self._current_out is None:
+        if self._step is None or self._step.current_out is None:
             return None
         with torch.no_grad():
-            return float(self._criterion(*self._current_out))
+            return float(self._step.criterion(*self._step.current_out))
 
     @property
     def loss_memory(self) -> float | None:
         """The criterion on the last memory minibatch; None without a memory term."""
-        return None if self._memory_loss is None else float(self._memory_loss)
+        return None if self._step is None or self._step.memory_loss is None else float(self._step.memory_loss)
 
     def after_training_iteration(self, strategy: SupervisedTemplate, **kwargs) -> None:
-        self._memory_mb = None
+        self._step.memory = self._step.joint = None  # the losses stay readable until the next iteration
         if self.update_every == "iteration" and strategy.clock.train_exp_epochs == 0:
             indices = self._loader.fresh_indices
             if DistributedHelper.is_distributed:  # every process offers every process's samples, in rank order
                 indices = torch.cat(DistributedHelper.gather_all_objects(indices))
-            self.storage_policy.update_from_dataset(strategy.adapted_dataset, indices)
+            experience = _experience_id(strategy)
+            self.storage_policy.update_from_dataset(
+                strategy.adapted_dataset, indices, experience=experience if isinstance(experience, int) else None
+            )
 
     def after_training_exp(self, strategy: SupervisedTemplate, **kwargs) -> None:
         if self.update_every == "experience":
@@ -212,10 +243,22 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
 
 def _experience_id(strategy: SupervisedTemplate) -> object:
     """Which experience is being trained: the origin experience's index for online streams."""
-    exp = strategy.experience
-    origin = getattr(exp, "origin_experience", None) or exp
-    index = getattr(origin, "current_experience", None)
+    index = experience_index(strategy.experience)
     return ("counter", strategy.clock.train_exp_counter) if index is None else index
+
+
+@dataclass
+class _Step:
+    """One training iteration's state, from the loader's yield to the next iteration."""
+
+    current: Minibatch  # the current minibatch as the loader handed it to the strategy
+    memory: Minibatch | None  # the memory minibatch (with MIR: the candidates, then the chosen samples)
+    joint: Minibatch | None  # the loader's collated current + memory minibatch, if any
+    forwarded: Minibatch | None = None  # the strategy's current minibatch while the joint one runs
+    memory_out: tuple[torch.Tensor, torch.Tensor] | None = None  # model output and targets, memory part
+    current_out: tuple[torch.Tensor, torch.Tensor] | None = None  # the same, current part (detached)
+    criterion: Any = None
+    memory_loss: torch.Tensor | None = None
 
 
 class _CurrentMinibatches:
@@ -229,5 +272,5 @@ class _CurrentMinibatches:
 
     def __iter__(self) -> Iterator[Minibatch]:
         for current, memory in self.plugin._loader:
-            self.plugin._memory_mb, self.plugin._yielded = memory, current
+            self.plugin._begin_step(current, memory)
             yield current

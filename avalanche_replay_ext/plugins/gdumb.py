@@ -13,6 +13,7 @@ from avalanche.training.storage_policy import ExemplarsBuffer
 
 from .._checks import as_labels, check_bool, check_range, check_seed, check_size, draw_seed, make_generator
 from ..buffers import GreedyClassBalancedBuffer
+from ..buffers._base import experience_index
 from ._gdumb_recipe import WarmupCosine, cutmix, mask_unseen
 from ._guards import check_same_on_every_process
 
@@ -174,4 +175,4 @@ class _Experience:
 
     def __init__(self, dataset: Any, exp: Any) -> None:
         self.dataset = dataset
-        self.current_experience = getattr(exp, "current_experience", None)
+        self.current_experience = experience_index(exp)
