@@ -149,9 +149,10 @@ class DualMinibatchLoader:
     def _memory_batches(self, memory: Dataset | SlotBuffer, steps: int) -> list[torch.Tensor]:
         """This replica's memory minibatches for the next ``steps`` steps. The policy plans the
         minibatches of all replicas together (``num_replicas`` times larger; every replica draws
-        the same plan) and this replica takes every ``num_replicas``-th sample of each."""
+        the same plan) and this replica takes every ``num_replicas``-th sample of each, padded
+        (as ``DistributedSampler`` does) so that every replica gets as many."""
         planned = self.retrieval.plan(memory, self.batch_size_mem * self.num_replicas, steps, self.generator)
-        return [batch[self.rank :: self.num_replicas] for batch in planned]
+        return [_padded(batch, self.num_replicas)[self.rank :: self.num_replicas] for batch in planned]
 
     def _share(self, n: int, shuffle: bool) -> tuple[torch.Tensor, int]:
         """This replica's share of a pass over ``n`` samples, and how many of its first samples
@@ -175,6 +176,12 @@ class DualMinibatchLoader:
             collate = _JointCollate(collate)
         kwargs = {**self.kwargs, "collate_fn": collate}
         return DataLoader(data, batch_sampler=batches, generator=self._worker_seeds, **kwargs)
+
+
+def _padded(batch: torch.Tensor, parts: int) -> torch.Tensor:
+    """``batch`` repeated from its start up to a multiple of ``parts`` samples."""
+    total = -(-len(batch) // parts) * parts
+    return batch.repeat(-(-total // len(batch)))[:total]
 
 
 def _is_dataset(data: object) -> bool:

@@ -207,7 +207,7 @@ def _group_source(memory: Dataset | ExemplarsBuffer, groupby: str) -> Any:
             f"experience each sample arrived in), got {type(memory).__name__}"
         )
     dataset = memory.buffer if isinstance(memory, ExemplarsBuffer) else memory
-    if not hasattr(dataset, DATASET_LABELS[groupby]):
+    if len(dataset) and not hasattr(dataset, DATASET_LABELS[groupby]):  # an empty buffer may lack them
         raise TypeError(
             f"groupby={groupby!r} needs a memory with `{DATASET_LABELS[groupby]}` (Avalanche datasets and "
             f"this package's buffers have it), got {type(dataset).__name__}"

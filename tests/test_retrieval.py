@@ -241,3 +241,28 @@ def test_mir_replays_the_candidates_the_virtual_step_hurts_most():
     for exp in list(bm.train_stream)[:2]:
         strategy.train(exp)
     assert len(check.expected) > 30
+
+
+def test_balanced_retrieval_reads_an_avalanche_buffer():
+    """Avalanche's reservoir as storage (empty when the plugin is built): during the third
+    experience the two earlier experiences' four classes are replayed equally often
+    (chi-square below its 0.9999 quantile)."""
+    bm = SplitDigits(5, seed=0, imbalance_ratio=0.05)
+    replay = AlphaReplayPlugin(100, storage_policy=AvalancheReservoir(100), retrieval=BalancedRetrieval("class"))
+    probe = MemoryClasses(replay)
+    strategy = make_naive([replay, probe], epochs=2, mb_size=10)
+    for exp in list(bm.train_stream)[:3]:
+        probe.classes.clear()
+        strategy.train(exp)
+    classes = torch.cat(probe.classes)
+    counts = torch.bincount(classes, minlength=10)[[int(c) for c in bm.classes_order_original_ids[:4]]].double()
+    assert counts.sum() == len(classes)
+    expected = counts.sum() / 4
+    assert float(((counts - expected) ** 2 / expected).sum()) < stats.chi2.ppf(0.9999, 3), counts.tolist()
+
+
+def test_a_memory_smaller_than_the_replicas_gives_each_a_full_share():
+    memory = id_dataset(torch.arange(3))
+    for rank in range(4):
+        loader = DualMinibatchLoader(id_dataset(torch.arange(40)), memory, 5, seed=0, num_replicas=4, rank=rank)
+        assert all(len(mem[1]) == 1 for _, mem in loader)
