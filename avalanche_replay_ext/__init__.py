@@ -14,11 +14,11 @@ if TYPE_CHECKING:
     from .benchmarks import SplitDigits, SplitMNISTIdx
     from .buffers import ClassBalancedReservoirBuffer, GreedyClassBalancedBuffer, ReservoirSamplingBuffer
     from .loaders import DualMinibatchLoader
-    from .metrics import alpha_replay_metrics
-    from .plugins import AlphaReplayPlugin, GDumbPlugin
+    from .metrics import alpha_replay_metrics, der_metrics
+    from .plugins import AlphaReplayPlugin, DERPlugin, GDumbPlugin
     from .retrieval import BalancedRetrieval, MIRRetrieval, RandomRetrieval
     from .schedules import ConstantAlpha, LinearAlpha
-    from .strategies import AlphaReplay, GDumb
+    from .strategies import DER, AlphaReplay, GDumb
 
 __version__ = "0.1.0"
 _HOME = {  # public name -> the module that defines it
@@ -29,7 +29,9 @@ _HOME = {  # public name -> the module that defines it
     "ReservoirSamplingBuffer": ".buffers",
     "DualMinibatchLoader": ".loaders",
     "alpha_replay_metrics": ".metrics",
+    "der_metrics": ".metrics",
     "AlphaReplayPlugin": ".plugins",
+    "DERPlugin": ".plugins",
     "GDumbPlugin": ".plugins",
     "BalancedRetrieval": ".retrieval",
     "MIRRetrieval": ".retrieval",
@@ -37,6 +39,7 @@ _HOME = {  # public name -> the module that defines it
     "ConstantAlpha": ".schedules",
     "LinearAlpha": ".schedules",
     "AlphaReplay": ".strategies",
+    "DER": ".strategies",
     "GDumb": ".strategies",
 }
 __all__ = [
@@ -45,6 +48,8 @@ __all__ = [
     "BalancedRetrieval",
     "ClassBalancedReservoirBuffer",
     "ConstantAlpha",
+    "DER",
+    "DERPlugin",
     "DualMinibatchLoader",
     "GDumb",
     "GDumbPlugin",
@@ -57,6 +62,7 @@ __all__ = [
     "SplitMNISTIdx",
     "__version__",
     "alpha_replay_metrics",
+    "der_metrics",
 ]
 
 

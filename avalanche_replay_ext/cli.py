@@ -6,6 +6,8 @@ avalanche-replay run --strategy gdumb --mem-size 300 --epochs 16
 avalanche-replay sweep --strategy alpha-replay --mem-sizes 10 30 100 300 --alphas 0 0.5 1 2 --seeds 0 1 2
 avalanche-replay sweep --imbalance-ratio 0.1 --mem-sizes 200 --retrievals random balanced \\
     --storages reservoir class-balanced-reservoir --seeds 0 1 2   # replay policies on a long-tailed stream
+avalanche-replay run --strategy der --alpha 0.3   # Dark Experience Replay: replay stored logits, weight 0.3
+avalanche-replay sweep --strategy derpp --mem-sizes 200 500 --alphas 0.1 0.3 --betas 0.5 1 --seeds 0 1 2   # DER++
 
 `avalanche-replay run --help` and `avalanche-replay sweep --help` list the options and their defaults.
 """
@@ -33,12 +35,14 @@ from types import ModuleType
 from typing import Any
 
 from .settings import (
+    ALLOWED,
     BENCHMARKS,
     MNIST_DIR_ENV,
     RETRIEVALS,
     SCHEDULES,
     STORAGES,
     STRATEGIES,
+    STRATEGY_DEFAULTS,
     STRATEGY_FIELDS,
     USES,
     Setting,
@@ -52,6 +56,7 @@ CSV_COLUMNS = (
     "mem_size",
     "alpha",
     "alpha_schedule",
+    "beta",
     "storage",
     "retrieval",
     "imbalance_ratio",
@@ -68,12 +73,15 @@ CSV_COLUMNS = (
     "torch_version",
 )
 VERSIONS = {"avalanche_replay_ext": "avalanche-replay-ext", "avalanche_lib": "avalanche-lib", "torch": "torch"}
-STRATEGY_OPTIONS = {  # option's dest -> (the Setting field it sets, its default for a strategy that uses it)
+STRATEGY_OPTIONS = {  # option's dest -> (the Setting field it sets, its default for a strategy that uses it,
+    # or a dict: strategy -> that strategy's default)
     "mem_size": ("mem_size", 200),
     "mem_sizes": ("mem_size", [10, 30, 100, 300]),
-    "alpha": ("alpha", 1.0),
-    "alphas": ("alpha", [1.0]),
+    "alpha": ("alpha", STRATEGY_DEFAULTS["alpha"]),
+    "alphas": ("alpha", {s: [a] for s, a in STRATEGY_DEFAULTS["alpha"].items()}),
     "alpha_schedule": ("alpha_schedule", "constant"),
+    "beta": ("beta", 0.5),
+    "betas": ("beta", [0.5]),
     "storage": ("storage", "reservoir"),
     "storages": ("storage", ["reservoir"]),
     "retrieval": ("retrieval", "random"),
@@ -82,7 +90,14 @@ STRATEGY_OPTIONS = {  # option's dest -> (the Setting field it sets, its default
 STORAGE_HELP = "the buffer: reservoir (reservoir sampling) or class-balanced-reservoir (its class-balanced variant)"
 RETRIEVAL_HELP = (
     "what each step replays from the buffer: random (reshuffled passes), balanced (every class stored "
-    "equally often) or mir (maximally interfered retrieval, MIRRetrieval's default 50 candidates per step)"
+    "equally often) or mir (maximally interfered retrieval, MIRRetrieval's default 50 candidates per step: "
+    "alpha-replay only)"
+)
+ALPHA_HELP = "memory loss weight; for der and derpp, the weight of the MSE to the logits stored"
+BETA_HELP = "DER++'s weight of the cross-entropy on the labels stored"
+SCHEDULE_HELP = (
+    "constant alpha, or alpha_t = alpha * t (t = experiences trained before); der, derpp: alpha's schedule, "
+    "beta stays constant"
 )
 QUIET_WARNINGS = (  # (message, category) of import-time notices a user cannot act on
     ("no QP solver found", UserWarning),  # qpsolvers, imported by Avalanche for GEM (not used here)
@@ -125,12 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="{run,sweep}")
     run = commands.add_parser("run", prog=f"{PROG} run", help="train one setting (the default command)")
     sweep = commands.add_parser(
-        "sweep", prog=f"{PROG} sweep", help="train a grid of memory sizes x alphas x storages x retrievals x seeds"
+        "sweep",
+        prog=f"{PROG} sweep",
+        help="train a grid of memory sizes x alphas x betas x storages x retrievals x seeds",
     )
     for p, name in ((run, "run"), (sweep, "sweep")):
         _add_common_options(p, Path("runs") / name)
     run.add_argument("--mem-size", type=_positive_int, metavar="N", help=_strategy_help("mem_size", "memory size"))
-    run.add_argument("--alpha", type=_alpha, metavar="A", help=_strategy_help("alpha", "memory loss weight"))
+    run.add_argument("--alpha", type=_alpha, metavar="A", help=_strategy_help("alpha", ALPHA_HELP))
+    run.add_argument("--beta", type=_alpha, metavar="B", help=_strategy_help("beta", BETA_HELP))
     run.add_argument("--storage", choices=STORAGES, metavar="S", help=_strategy_help("storage", STORAGE_HELP))
     run.add_argument("--retrieval", choices=RETRIEVALS, metavar="R", help=_strategy_help("retrieval", RETRIEVAL_HELP))
     run.add_argument(
@@ -143,9 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=_strategy_help("mem_sizes", "memory sizes"),
     )
-    sweep.add_argument(
-        "--alphas", type=_alpha, nargs="+", metavar="A", help=_strategy_help("alphas", "memory loss weights")
-    )
+    sweep.add_argument("--alphas", type=_alpha, nargs="+", metavar="A", help=_strategy_help("alphas", ALPHA_HELP))
+    sweep.add_argument("--betas", type=_alpha, nargs="+", metavar="B", help=_strategy_help("betas", BETA_HELP))
     sweep.add_argument(
         "--storages", choices=STORAGES, nargs="+", metavar="S", help=_strategy_help("storages", STORAGE_HELP)
     )
@@ -163,17 +180,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _users(field: str) -> str:
-    """'--strategy replay, alpha-replay or gdumb': the strategies that use ``field``."""
-    *others, last = [s for s in STRATEGIES if field in USES[s]]
-    return "--strategy " + (f"{', '.join(others)} or {last}" if others else last)
+def _users(field: str, value: object = None) -> str:
+    """'--strategy replay, alpha-replay, gdumb, der or derpp': the strategies that use ``field`` (and, given a
+    ``value``, that take it: see ``settings.ALLOWED``)."""
+    users = [s for s in STRATEGIES if field in USES[s] and (value is None or value in ALLOWED.get((s, field), [value]))]
+    return "--strategy " + _enumerate(users, "or")
+
+
+def _enumerate(words: list[str], conjunction: str) -> str:
+    """'a, b or c'."""
+    *others, last = words
+    return f"{', '.join(others)} {conjunction} {last}" if others else last
+
+
+def _shown(default: object) -> str:
+    values = default if isinstance(default, list) else [default]
+    return " ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
 
 
 def _strategy_help(dest: str, text: str) -> str:
-    """``text`` with the default and the strategies the option applies to."""
+    """``text`` with the default (per strategy where it differs: '1 for alpha-replay, 0.1 for der
+    and derpp') and the strategies the option applies to."""
     field, default = STRATEGY_OPTIONS[dest]
-    values = default if isinstance(default, list) else [default]
-    shown = " ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+    if isinstance(default, dict):
+        by_value: dict[str, list[str]] = {}
+        for strategy, value in default.items():
+            by_value.setdefault(_shown(value), []).append(strategy)
+        shown = ", ".join(f"{v} for {_enumerate(strategies, 'and')}" for v, strategies in by_value.items())
+    else:
+        shown = _shown(default)
     return f"{text} (default: {shown}; {_users(field)} only)"
 
 
@@ -183,9 +218,7 @@ def _add_common_options(p: argparse.ArgumentParser, out: Path) -> None:
     p.add_argument(
         "--alpha-schedule",
         choices=SCHEDULES,
-        help=_strategy_help(
-            "alpha_schedule", "constant alpha, or alpha_t = alpha * t (t = experiences trained before)"
-        ),
+        help=_strategy_help("alpha_schedule", SCHEDULE_HELP),
     )
     p.add_argument(
         "--benchmark",
@@ -222,7 +255,7 @@ def _add_common_options(p: argparse.ArgumentParser, out: Path) -> None:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Options given without a command apply to ``run``; the strategy's options are checked and given
-    their defaults, the others are None."""
+    their defaults (the strategy's own where they differ), the others are None."""
     if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
         argv = ["run", *argv]
     args = build_parser().parse_args(argv)
@@ -233,7 +266,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         if getattr(args, dest) is not None and not used:
             args.error(f"argument --{dest.replace('_', '-')}: applies to {_users(field)} only, not {args.strategy}")
         if getattr(args, dest) is None and used:
-            setattr(args, dest, default)
+            setattr(args, dest, default[args.strategy] if isinstance(default, dict) else default)
+        allowed = ALLOWED.get((args.strategy, field))  # None: every choice
+        values = getattr(args, dest)
+        for value in values if isinstance(values, list) else [values]:
+            if allowed is not None and value not in allowed:
+                option = f"--{dest.replace('_', '-')}"
+                args.error(f"argument {option}: {value} applies to {_users(field, value)} only, not {args.strategy}")
     if args.data_dir is not None and args.benchmark != "mnist-idx":
         args.error(f"argument --data-dir: applies to --benchmark mnist-idx only, not {args.benchmark}")
     return args
@@ -251,16 +290,17 @@ def settings(args: argparse.Namespace) -> list[Setting]:
     )
     base = replace(base, alpha_schedule=args.alpha_schedule) if args.alpha_schedule else base
     if args.command == "run":
-        grid = ([args.mem_size], [args.alpha], [args.storage], [args.retrieval], [args.seed])
+        grid = ([args.mem_size], [args.alpha], [args.beta], [args.storage], [args.retrieval], [args.seed])
     else:
         grid = (
             args.mem_sizes or [None],
             args.alphas or [None],
+            args.betas or [None],
             args.storages or [None],
             args.retrievals or [None],
             args.seeds,
         )
-    fields = ("mem_size", "alpha", "storage", "retrieval", "seed")
+    fields = ("mem_size", "alpha", "beta", "storage", "retrieval", "seed")
     return [
         replace(base, **{f: v for f, v in zip(fields, values, strict=True) if v is not None})
         for values in product(*grid)
@@ -340,19 +380,19 @@ def print_table(rows: list[dict]) -> None:
     """Mean (+- std over seeds) final and average accuracy per setting; '-': not used by the strategy."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        key = (r["strategy"], r["mem_size"], r["alpha"], r["alpha_schedule"], r["storage"], r["retrieval"])
-        groups.setdefault(key, []).append(r)
+        key = (r["strategy"], r["mem_size"], r["alpha"], r["alpha_schedule"], r.get("beta"), r["storage"])
+        groups.setdefault((*key, r["retrieval"]), []).append(r)
     widths = {f: 2 + max(len(f), *(len(_cell(r[f])) for r in rows)) for f in ("storage", "retrieval")}
     print(
-        f"\n{'strategy':<13}{'mem':>6}{'alpha':>7}{'schedule':>10}{'storage':>{widths['storage']}}"
+        f"\n{'strategy':<13}{'mem':>6}{'alpha':>7}{'schedule':>10}{'beta':>6}{'storage':>{widths['storage']}}"
         f"{'retrieval':>{widths['retrieval']}}{'seeds':>7}{'final acc':>18}{'avg acc':>10}"
     )
-    for (strategy, mem, alpha, schedule, storage, retrieval), group in groups.items():
+    for (strategy, mem, alpha, schedule, beta, storage, retrieval), group in groups.items():
         final = [g["final_accuracy"] for g in group]
         avg = statistics.mean(g["average_accuracy"] for g in group)
         cell = f"{statistics.mean(final):.3f} +- {statistics.pstdev(final):.3f}"
         print(
-            f"{strategy:<13}{_cell(mem):>6}{_cell(alpha, 'g'):>7}{_cell(schedule):>10}"
+            f"{strategy:<13}{_cell(mem):>6}{_cell(alpha, 'g'):>7}{_cell(schedule):>10}{_cell(beta, 'g'):>6}"
             f"{_cell(storage):>{widths['storage']}}{_cell(retrieval):>{widths['retrieval']}}{len(group):>7}{cell:>18}"
             f"{avg:>10.3f}"
         )
@@ -373,33 +413,36 @@ def write_outputs(command: str, out: Path, rows: list[dict], record: dict[str, A
 
 def write_plots(command: str, out: Path, rows: list[dict], record: dict[str, Any]) -> list[Path]:
     """The accuracy matrix of each setting (mean over seeds) and, for sweeps, final accuracy against
-    memory size and alpha, one line per other value swept (alpha, memory size, storage, retrieval);
-    each PNG's metadata holds the command line, versions and seeds."""
+    memory size, alpha and beta, one line per other value swept (alpha, beta, memory size, storage,
+    retrieval); each PNG's metadata holds the command line, versions and seeds. Rows without a
+    ``beta`` (written before DER++) count as None."""
     from . import plots
 
     def save(fig, name: str) -> Path:
         meta = {"Title": fig.axes[0].get_title(), "Description": record["command_line"], "Comment": _note(record)}
         return plots.save(fig, out / name, meta)
 
-    varies = [f for f in ("mem_size", "alpha", "storage", "retrieval") if len({r[f] for r in rows}) > 1]
+    rows = [{"beta": None, **r} for r in rows]
+    varies = [f for f in ("mem_size", "alpha", "beta", "storage", "retrieval") if len({r[f] for r in rows}) > 1]
     policies = [f for f in ("storage", "retrieval") if f in varies]  # in the file names and the lines
     by_setting: dict[tuple, list[dict]] = {}
     for r in rows:
-        by_setting.setdefault((r["mem_size"], r["alpha"], *(r[f] for f in policies)), []).append(r)
+        by_setting.setdefault((r["mem_size"], r["alpha"], r["beta"], *(r[f] for f in policies)), []).append(r)
     paths = []
-    for (mem, alpha, *policy), group in by_setting.items():
-        name = "accuracy_matrix" if command == "run" else "accuracy_matrix" + _suffix(mem, alpha, policy)
+    for (mem, alpha, beta, *policy), group in by_setting.items():
+        name = "accuracy_matrix" if command == "run" else "accuracy_matrix" + _suffix(mem, alpha, beta, policy)
         paths.append(save(plots.accuracy_matrix(mean_matrix(group), title(group)), f"{name}.png"))
     if command == "sweep" and rows[0]["mem_size"] is not None:
-        lines = [f for f in ("alpha", *policies) if f in varies] or (["alpha"] if rows[0]["alpha"] is not None else [])
+        weights = [f for f in ("alpha", "beta") if f in varies]
+        lines = [*weights, *policies] or (["alpha"] if rows[0]["alpha"] is not None else [])
         what = "final accuracy vs memory size" + _per_line([f for f in lines if f in varies])
         fig = plots.final_accuracy_vs(rows, "mem_size", tuple(lines) or None, title(rows, what))
         paths.append(save(fig, "final_accuracy_vs_mem_size.png"))
-        if "alpha" in varies:
-            lines = ["mem_size", *policies]
-            what = "final accuracy vs alpha" + _per_line(lines)
-            fig = plots.final_accuracy_vs(rows, "alpha", tuple(lines), title(rows, what))
-            paths.append(save(fig, "final_accuracy_vs_alpha.png"))
+        for x in weights:
+            lines = ["mem_size", *(f for f in weights if f != x), *policies]
+            what = f"final accuracy vs {x}" + _per_line(lines)
+            fig = plots.final_accuracy_vs(rows, x, tuple(lines), title(rows, what))
+            paths.append(save(fig, f"final_accuracy_vs_{x}.png"))
     return paths
 
 
@@ -409,12 +452,14 @@ def _per_line(fields: list[str]) -> str:
     return ", one line per " + " x ".join(names.get(f, f) for f in fields) if fields else ""
 
 
-def _suffix(mem: int | None, alpha: float | None, policy: list[str]) -> str:
-    """'_mem200_alpha1', then the storage and retrieval where the sweep varies them ('_reservoir_mir')."""
+def _suffix(mem: int | None, alpha: float | None, beta: float | None, policy: list[str]) -> str:
+    """'_mem200_alpha1' ('_mem200_alpha0.1_beta0.5' for DER++), then the storage and retrieval
+    where the sweep varies them ('_reservoir_mir')."""
     return "".join(
         [
             ("" if mem is None else f"_mem{mem}"),
             ("" if alpha is None else f"_alpha{alpha:g}"),
+            ("" if beta is None else f"_beta{beta:g}"),
             *(f"_{p}" for p in policy),
         ]
     )
@@ -437,6 +482,7 @@ SHOWN = {  # Setting field -> how a title shows a value that is the same in ever
     "mem_size": "mem {}".format,
     "alpha": lambda v: f"alpha {v:g}",
     "alpha_schedule": "{} alpha schedule".format,
+    "beta": lambda v: f"beta {v:g}",
     "storage": "{} storage".format,
     "retrieval": "{} retrieval".format,
     "imbalance_ratio": lambda v: f"imbalance ratio {v:g}",

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from .benchmarks import SplitDigits, SplitMNISTIdx
 from .buffers import ClassBalancedReservoirBuffer, ReservoirSamplingBuffer
 from .metrics import experience_accuracy_key, stream_accuracy_key
-from .plugins import AlphaReplayPlugin, GDumbPlugin
+from .plugins import AlphaReplayPlugin, DERPlugin, GDumbPlugin
 from .retrieval import BalancedRetrieval, MIRRetrieval, RandomRetrieval, RetrievalPolicy
 from .schedules import ConstantAlpha, LinearAlpha
 from .settings import BENCHMARKS, RETRIEVALS, SCHEDULES, STORAGES, STRATEGIES, Setting
@@ -84,18 +84,21 @@ def make_plugins(setting: Setting) -> list[SupervisedPlugin]:
     """The strategy's plugins; all randomness seeded from ``setting.seed``. ``replay``: Avalanche's
     ``ReplayPlugin`` on the setting's buffer; ``alpha-replay``: ``AlphaReplayPlugin`` with the
     setting's buffer and retrieval policy (with the reservoir, the plugin's own default buffer,
-    seeded from the plugin's generator, as before the storage option existed: the same runs)."""
+    seeded from the plugin's generator, as before the storage option existed: the same runs);
+    ``der`` and ``derpp``: ``DERPlugin`` with ``beta=0`` (DER) or the setting's beta (DER++), the
+    alpha schedule weighting its logit term, buffer and retrieval as for ``alpha-replay``."""
     s = setting
     if s.strategy == "naive":
         return []
     if s.strategy == "replay":
         return [ReplayPlugin(s.mem_size, storage_policy=make_storage(s))]
-    if s.strategy == "alpha-replay":
+    if s.strategy in ("alpha-replay", "der", "derpp"):
         schedule = {"constant": ConstantAlpha, "linear": LinearAlpha}[s.alpha_schedule](s.alpha)
         storage = None if s.storage == "reservoir" else make_storage(s)
-        return [
-            AlphaReplayPlugin(s.mem_size, schedule, storage_policy=storage, seed=s.seed, retrieval=make_retrieval(s))
-        ]
+        kwargs = {"storage_policy": storage, "seed": s.seed, "retrieval": make_retrieval(s)}
+        if s.strategy == "alpha-replay":
+            return [AlphaReplayPlugin(s.mem_size, schedule, **kwargs)]
+        return [DERPlugin(s.mem_size, schedule, beta=s.beta if s.strategy == "derpp" else 0.0, **kwargs)]
     if s.strategy == "gdumb":
         return [GDumbPlugin(s.mem_size, seed=s.seed)]
     raise ValueError(f"strategy must be one of {STRATEGIES}, got {s.strategy!r}")

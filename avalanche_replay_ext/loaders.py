@@ -111,6 +111,10 @@ class DualMinibatchLoader:
         """The last step's collated minibatch, current samples first: both yielded minibatches
         are views of it (a strategy can forward it whole instead of concatenating). ``None``
         when the memory's samples have other fields than the current ones (collated apart)."""
+        self.memory_extras: dict[str, torch.Tensor] | None = None
+        """The per-sample extras (e.g. ``logits``) a buffer of this package stores with the samples
+        of the last memory minibatch, row for row (``buffer.stored_extras``, read with the memory
+        at the start of the cycle); ``{}`` when it stores none, ``None`` without a memory minibatch."""
 
     def __len__(self) -> int:
         n = -(-len(self.current_data) // self.num_replicas)  # this replica's share, padded
@@ -126,17 +130,19 @@ class DualMinibatchLoader:
             memory = self.memory_data.buffer if is_buffer else self.memory_data
             if len(memory) == 0:  # no memory term; a buffer may fill during the epoch: look again next step
                 plan = [(b, None) for b in batches[step : step + 1 if is_buffer else len(batches)]]
-                data = self.current_data
+                data, extras = self.current_data, {}
             else:
                 steps = min(len(batches) - step, -(-len(memory) // self.batch_size_mem))
                 # our buffers tell the policy what they record per sample (e.g. experiences)
                 source = self.memory_data if isinstance(self.memory_data, SlotBuffer) else memory
                 plan = list(zip(batches[step : step + steps], self._memory_batches(source, steps), strict=True))
                 data = _CurrentThenMemory(self.current_data, memory)
+                extras = _stored_extras(self.memory_data)
             joint = [b.tolist() if m is None else torch.cat([b, m + n]).tolist() for b, m in plan]
             for (indices, mem), batch in zip(plan, self._loader(data, joint), strict=True):
                 self.current_indices, self.fresh_indices = indices, indices[: max(0, n_fresh - start)]
                 start += len(indices)
+                self.memory_extras = None if mem is None else {name: e[mem] for name, e in extras.items()}
                 if isinstance(batch, _Apart):  # samples with other fields than the current ones
                     self.joint = None
                     yield batch.current, batch.memory
@@ -176,6 +182,13 @@ class DualMinibatchLoader:
             collate = _JointCollate(collate)
         kwargs = {**self.kwargs, "collate_fn": collate}
         return DataLoader(data, batch_sampler=batches, generator=self._worker_seeds, **kwargs)
+
+
+def _stored_extras(memory: Dataset | ExemplarsBuffer) -> dict[str, torch.Tensor]:
+    """The per-sample extras of one of our buffers, in the order of its ``buffer`` (else none)."""
+    if not isinstance(memory, SlotBuffer):
+        return {}
+    return {name: memory.stored_extras(name) for name in memory.extra_names}
 
 
 def _padded(batch: torch.Tensor, parts: int) -> torch.Tensor:

@@ -14,7 +14,11 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
-LABELS = {"mem_size": "memory size (samples)", "alpha": "alpha (memory loss weight)"}
+LABELS = {
+    "mem_size": "memory size (samples)",
+    "alpha": "alpha (memory loss weight)",
+    "beta": "beta (memory label loss weight)",
+}
 
 
 def accuracy_matrix(matrix: list[list[float]], title: str) -> Figure:
@@ -35,7 +39,7 @@ def accuracy_matrix(matrix: list[list[float]], title: str) -> Figure:
 
 
 def final_accuracy_vs(rows: list[dict], x: str, line: str | tuple[str, ...] | None, title: str) -> Figure:
-    """Final stream accuracy against ``x`` (``mem_size`` or ``alpha``), one line per value of the
+    """Final stream accuracy against ``x`` (``mem_size``, ``alpha`` or ``beta``), one line per value of the
     field ``line`` or per combination of the fields in a tuple (None: one line), mean over the
     rows' seeds with their std as error bars; the x axis ticks at exactly the values tested (log
     scale for memory sizes).

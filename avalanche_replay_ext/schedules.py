@@ -48,15 +48,17 @@ class LinearAlpha:
 AlphaSchedule = Callable[[int], float]
 
 
-def as_schedule(alpha: float | AlphaSchedule) -> AlphaSchedule:
-    """A float becomes :class:`ConstantAlpha`; a callable ``t -> float`` is used as is."""
+def as_schedule(alpha: float | AlphaSchedule, name: str = "alpha") -> AlphaSchedule:
+    """A float becomes :class:`ConstantAlpha`; a callable ``t -> float`` is used as is. ``name``:
+    the argument's name in messages (``beta`` for DER++'s weight)."""
     if callable(alpha):
         return alpha
     if isinstance(alpha, numbers.Real) and not isinstance(alpha, bool):
+        check_alpha(name, alpha)
         return ConstantAlpha(alpha)
-    raise TypeError(f"alpha must be a float >= 0, ConstantAlpha, LinearAlpha or a callable t -> float, got {alpha!r}")
+    raise TypeError(f"{name} must be a float >= 0, ConstantAlpha, LinearAlpha or a callable t -> float, got {alpha!r}")
 
 
-def alpha_at(schedule: AlphaSchedule, t: int) -> float:
+def alpha_at(schedule: AlphaSchedule, t: int, name: str = "alpha") -> float:
     """Evaluate ``schedule(t)``, rejecting negative or non-finite weights."""
-    return check_alpha(f"alpha schedule {schedule!r} at t={t}", schedule(t))
+    return check_alpha(f"{name} schedule {schedule!r} at t={t}", schedule(t))

@@ -9,6 +9,7 @@ from avalanche.training.plugins.evaluation import default_evaluator
 from avalanche.training.templates import SupervisedTemplate
 
 from .plugins.alpha_replay import AlphaReplayPlugin
+from .plugins.der import DERPlugin
 from .plugins.gdumb import GDumbPlugin
 from .schedules import AlphaSchedule
 
@@ -58,6 +59,60 @@ class AlphaReplay(SupervisedTemplate):
             eval_mb_size=eval_mb_size,
             device=device,
             plugins=[*(plugins or []), self.replay_plugin],  # last: alpha weights the memory term only
+            evaluator=evaluator,
+            eval_every=eval_every,
+            **base_kwargs,
+        )
+
+
+class DER(SupervisedTemplate):
+    """``SupervisedTemplate`` with a :class:`DERPlugin`: Dark Experience Replay (``beta=0``) or
+    DER++ (``beta > 0``), logits stored when each sample enters the reservoir (Buzzega et al.,
+    NeurIPS 2020). Avalanche's own ``DER`` computes them after each experience instead.
+
+    :param mem_size: buffer slots.
+    :param alpha: weight of the logit (MSE) term: float, ``ConstantAlpha``, ``LinearAlpha`` or
+        callable ``t -> float``.
+    :param beta: weight of the label (CE) term, the same kinds of values; 0 for DER.
+    :param batch_size_mem: size of each memory minibatch (default: ``train_mb_size``).
+    :param seed: seed of the plugin's generator.
+    :param der_kwargs: more :class:`DERPlugin` arguments (``storage_policy``, ``retrieval``,
+        ``share_minibatch``).
+    Other arguments are ``SupervisedTemplate``'s. The plugin runs after the ``plugins`` given,
+    as in :class:`AlphaReplay`.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: Any,
+        optimizer: Any,
+        criterion: Any,
+        mem_size: int = 200,
+        alpha: float | AlphaSchedule = 0.1,
+        beta: float | AlphaSchedule = 0.5,
+        batch_size_mem: int | None = None,
+        seed: int | None = None,
+        der_kwargs: dict[str, Any] | None = None,
+        train_mb_size: int = 1,
+        train_epochs: int = 1,
+        eval_mb_size: int | None = None,
+        device: Any = "cpu",
+        plugins: list[SupervisedPlugin] | None = None,
+        evaluator: Any = default_evaluator,
+        eval_every: int = -1,
+        **base_kwargs: Any,
+    ) -> None:
+        self.der_plugin = DERPlugin(mem_size, alpha, beta, batch_size_mem, seed=seed, **(der_kwargs or {}))
+        super().__init__(
+            model=model,
+            optimizer=optimizer,
+            criterion=criterion,
+            train_mb_size=train_mb_size,
+            train_epochs=train_epochs,
+            eval_mb_size=eval_mb_size,
+            device=device,
+            plugins=[*(plugins or []), self.der_plugin],
             evaluator=evaluator,
             eval_every=eval_every,
             **base_kwargs,

@@ -37,11 +37,14 @@ def setup(quick: bool) -> tuple[list, object]:
     return list(bm.train_stream)[: 2 if quick else 5], bm.test_stream
 
 
-def run(plugins: list, experiences: Iterable, n_samples: int, test_stream, seed: int) -> tuple[float, float]:
-    """Train Naive + ``plugins`` on ``experiences``; return (training samples/s, final stream accuracy)."""
+def run(plugins: list | type, experiences: Iterable, n_samples: int, test_stream, seed: int) -> tuple[float, float]:
+    """Train Naive + ``plugins`` (or, given a strategy class with its own arguments bound, e.g. a
+    ``functools.partial`` of Avalanche's ``DER``, that strategy) on ``experiences``; return
+    (training samples/s, final stream accuracy)."""
     torch.manual_seed(seed)
     model = SimpleMLP()
-    strategy = Naive(
+    template, plugins = (plugins, []) if callable(plugins) else (Naive, plugins)
+    strategy = template(
         model=model,
         optimizer=torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9),
         criterion=torch.nn.CrossEntropyLoss(),

@@ -19,6 +19,7 @@ import balanced_replay  # noqa: E402
 import buffer_scaling  # noqa: E402
 import buffer_updates  # noqa: E402
 import checkpoint_sizes  # noqa: E402
+import der_replay  # noqa: E402
 import experience_replay  # noqa: E402
 import gdumb_accuracy  # noqa: E402
 import gdumb_samplers  # noqa: E402
@@ -34,6 +35,7 @@ SCRIPTS = [  # (script, its own flags)
     (online_throughput, []),
     (experience_replay, []),
     (balanced_replay, []),
+    (der_replay, []),
     (memory, []),
     (checkpoint_sizes, []),
     (gdumb_samplers, []),

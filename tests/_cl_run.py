@@ -3,7 +3,8 @@
     python tests/_cl_run.py OUT_DIR METHOD... [--checkpoint-dir DIR] [--stop-after K]
 
 For each METHOD in turn (alpha: Naive + AlphaReplayPlugin; balanced: the same with a
-class-balanced reservoir and experience-balanced retrieval; gdumb: GDumb), a run on SplitDigits
+class-balanced reservoir and experience-balanced retrieval; der: Naive + DERPlugin (DER++); gdumb:
+GDumb), a run on SplitDigits
 (5 experiences) with a benchmark, model and strategy of its own, seeded as :func:`build` does.
 With ``--checkpoint-dir`` it resumes from DIR/METHOD/strategy.ckpt if present (Avalanche's
 ``maybe_load_checkpoint``) and saves there after every experience (``save_checkpoint``);
@@ -33,10 +34,12 @@ from avalanche_replay_ext import (
     AlphaReplayPlugin,
     BalancedRetrieval,
     ClassBalancedReservoirBuffer,
+    DERPlugin,
     GDumb,
     LinearAlpha,
     SplitDigits,
     alpha_replay_metrics,
+    der_metrics,
 )
 from avalanche_replay_ext.metrics import stream_accuracy_key
 
@@ -48,7 +51,7 @@ def build(method: str):
     evaluator = EvaluationPlugin(
         accuracy_metrics(experience=True, stream=True),
         loss_metrics(minibatch=True, stream=True),
-        *(alpha_replay_metrics() if method != "gdumb" else []),
+        *({"gdumb": [], "der": der_metrics()}.get(method, alpha_replay_metrics())),
         loggers=[],
     )
     common = dict(criterion=torch.nn.CrossEntropyLoss(), train_mb_size=32, eval_mb_size=512, evaluator=evaluator)
@@ -64,13 +67,18 @@ def build(method: str):
             retrieval=BalancedRetrieval("experience"),
         )
         return Naive(model=model, optimizer=optimizer, train_epochs=2, plugins=[replay], **common)
+    if method == "der":
+        der = DERPlugin(100, alpha=0.2, beta=0.5, seed=0)
+        return Naive(model=model, optimizer=optimizer, train_epochs=2, plugins=[der], **common)
     return GDumb(model=model, optimizer=optimizer, mem_size=100, train_epochs=3, gdumb_kwargs={"seed": 0}, **common)
 
 
 def memory(strategy, method: str):
     if method != "gdumb":
         plugin = next(p for p in strategy.plugins if isinstance(p, AlphaReplayPlugin))
-        return listing(plugin.storage_policy.buffer)
+        buffer = plugin.storage_policy
+        logits = [digest(buffer.stored_extras("logits"))] if method == "der" else []
+        return [*listing(buffer.buffer), *logits]
     return listing(strategy.gdumb_plugin.memory)
 
 
@@ -101,7 +109,7 @@ def run(method: str, out: Path, checkpoint: Path | None, stop_after: int | None)
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out", type=Path)
-    parser.add_argument("methods", nargs="+", choices=["alpha", "balanced", "gdumb"])
+    parser.add_argument("methods", nargs="+", choices=["alpha", "balanced", "der", "gdumb"])
     parser.add_argument("--checkpoint-dir", type=Path)
     parser.add_argument("--stop-after", type=int)
     args = parser.parse_args(argv)

@@ -1,5 +1,6 @@
 """One process of data-parallel runs (launch with torchrun): Naive + AlphaReplayPlugin
-(MODE "experience" or "iteration": its update_every) or Naive + GDumbPlugin (MODE "gdumb") on
+(MODE "experience" or "iteration": its update_every), Naive + DERPlugin (MODE "der", DER++) or
+Naive + GDumbPlugin (MODE "gdumb") on
 SplitDigits over torch.distributed (gloo, CPU), as Avalanche's distributed example does it.
 
     python -m torch.distributed.run --standalone --nproc-per-node 2 tests/_dist_run.py OUT_DIR MODE...
@@ -34,7 +35,7 @@ from avalanche.training import Naive
 from avalanche.training.plugins import EvaluationPlugin
 from helpers import digest, listing  # this folder is on sys.path: the script runs from it
 
-from avalanche_replay_ext import AlphaReplayPlugin, GDumbPlugin, SplitDigits
+from avalanche_replay_ext import AlphaReplayPlugin, DERPlugin, GDumbPlugin, SplitDigits
 from avalanche_replay_ext.metrics import stream_accuracy_key
 
 SEED = 1234
@@ -49,6 +50,8 @@ def run(out: Path, mode: str) -> None:
     mode, seed = mode.removesuffix("-rank-seeds"), (rank if mode.endswith("-rank-seeds") else None)
     if mode == "gdumb":
         plugin = GDumbPlugin(100, seed=seed)
+    elif mode == "der":
+        plugin = DERPlugin(100, seed=seed)
     else:
         plugin = AlphaReplayPlugin(100, 1.0, update_every=mode, seed=seed)
     strategy = Naive(
@@ -76,6 +79,7 @@ def run(out: Path, mode: str) -> None:
                 "n_seen": n_seen,
                 "model": digest(params),
                 "iterations": strategy.clock.train_iterations,
+                "logits": digest(plugin.storage_policy.stored_extras("logits")) if mode == "der" else None,
             }
         )
     result["accuracy"] = strategy.eval(bm.test_stream)[stream_accuracy_key()]

@@ -2,7 +2,7 @@
 resumed twice from Avalanche's checkpoint, each time in a new process, ends exactly like an
 uninterrupted one, with checkpoints that do not grow by a copy of the data at every resume. Every
 process runs each method (alpha replay; alpha replay with a class-balanced reservoir and
-experience-balanced retrieval; GDumb) in turn: five processes in all.
+experience-balanced retrieval; DER++; GDumb) in turn: five processes in all.
 
 Four of them fork from multiprocessing's fork server, which imports Avalanche and the package once
 (a new process with none of the tests' objects). The second uninterrupted run is a new interpreter,
@@ -25,7 +25,7 @@ from helpers import make_naive, start_preloaded
 from avalanche_replay_ext import AlphaReplayPlugin
 
 RUN = Path(__file__).parent / "_cl_run.py"
-METHODS = ("alpha", "balanced", "gdumb")
+METHODS = ("alpha", "balanced", "der", "gdumb")
 SEVERAL_PROCESSES = True  # conftest runs these tests after the single-process ones
 
 
@@ -77,7 +77,8 @@ def runs(request, all_runs) -> dict:
 def test_same_seeds_give_identical_buffers_losses_and_metrics_in_fresh_processes(runs):
     full1, full2 = runs["full1"], runs["full2"]
     assert list(full1["buffers"]) == ["0", "1", "2", "3", "4"]
-    assert all(len(b) == 100 for b in list(full1["buffers"].values())[1:])
+    logits = runs["method"] == "der"  # the buffer's listing ends with a digest of its stored logits
+    assert all(len(b) == 100 + logits for b in list(full1["buffers"].values())[1:])
     assert full1["buffers"] == full2["buffers"]
     assert full1["model"] == full2["model"] and full1["accuracy"] == full2["accuracy"]
     losses = [k for k in full1["metrics"] if k.startswith("Loss_MB")]
@@ -97,7 +98,8 @@ def test_resuming_from_a_checkpoint_in_a_new_process_matches_the_uninterrupted_r
     assert resumed["model"] == full["model"]
     assert resumed["metrics"] == full["metrics"]  # the evaluator's history travels in the checkpoint
     if runs["method"] != "gdumb":
-        assert any(k.startswith("AlphaReplay/loss_memory") for k in full["metrics"])
+        family = "DER/loss_mse" if runs["method"] == "der" else "AlphaReplay/loss_memory"
+        assert any(k.startswith(family) for k in full["metrics"])
 
 
 NOISE = 1024

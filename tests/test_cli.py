@@ -38,7 +38,9 @@ def test_default_run_on_split_digits():
     started = default_run()
     proc = started.result()
     assert proc.returncode == 0, proc.stderr
-    final = float(re.search(r"alpha-replay\s+200\s+1\s+constant\s+reservoir\s+random\s+1\s+(\d\.\d+)", proc.stdout)[1])
+    final = float(
+        re.search(r"alpha-replay\s+200\s+1\s+constant\s+-\s+reservoir\s+random\s+1\s+(\d\.\d+)", proc.stdout)[1]
+    )
     assert final > 0.7, proc.stdout
     per_exp = re.search(r"accuracy per experience after the stream: (.*)", proc.stdout).group(1).split()
     out = started.cwd / "runs" / "run"
@@ -87,10 +89,10 @@ def test_run_gdumb_writes_sane_outputs(tmp_path):
     sizes = [len(e.dataset) for e in SplitDigits(5, seed=0).test_stream]
     weighted = sum(a * n for a, n in zip(matrix[-1], sizes, strict=True)) / sum(sizes)
     assert row["strategy"] == "gdumb" and row["final_accuracy"] == pytest.approx(weighted, abs=1e-9)
-    assert (row["mem_size"], row["alpha"], row["alpha_schedule"]) == (100, None, None)  # gdumb has no alpha
+    assert (row["mem_size"], row["alpha"], row["alpha_schedule"], row["beta"]) == (100, None, None, None)  # no alpha
     assert (row["storage"], row["retrieval"], row["imbalance_ratio"]) == (None, None, None)  # nor these
     (csv_row,) = csv.DictReader((tmp_path / "results.csv").open())
-    assert (csv_row["mem_size"], csv_row["alpha"], csv_row["alpha_schedule"]) == ("100", "", "")
+    assert (csv_row["mem_size"], csv_row["alpha"], csv_row["alpha_schedule"], csv_row["beta"]) == ("100", "", "", "")
     assert (csv_row["storage"], csv_row["retrieval"], csv_row["imbalance_ratio"]) == ("", "", "")
     assert (tmp_path / "accuracy_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -154,14 +156,17 @@ def test_sweep_has_one_row_per_setting_and_plots(tmp_path):
             "$AVALANCHE_REPLAY_MNIST_DIR",
         ),
         (["run", "--data-dir", "/tmp"], "argument --data-dir: applies to --benchmark mnist-idx only, not split-digits"),
-        (["run", "--strategy", "replay", "--alpha", "5"], "argument --alpha: applies to --strategy alpha-replay only"),
+        (
+            ["run", "--strategy", "replay", "--alpha", "5"],
+            "argument --alpha: applies to --strategy alpha-replay, der or derpp only, not replay",
+        ),
         (
             ["run", "--strategy", "replay", "--alpha-schedule", "linear"],
-            "argument --alpha-schedule: applies to --strategy alpha-replay only, not replay",
+            "argument --alpha-schedule: applies to --strategy alpha-replay, der or derpp only, not replay",
         ),
         (
             ["--strategy", "naive", "--mem-size", "10"],  # no command: run's options
-            "argument --mem-size: applies to --strategy replay, alpha-replay or gdumb only, not naive",
+            "argument --mem-size: applies to --strategy replay, alpha-replay, gdumb, der or derpp only, not naive",
         ),
         (
             ["sweep", "--strategy", "gdumb", "--alphas", "0", "1"],
@@ -173,24 +178,44 @@ def test_sweep_has_one_row_per_setting_and_plots(tmp_path):
         (["sweep", "--seeds", "0", "-1"], "argument --seeds: must be an int in [0, 2**64), got -1"),
         (
             ["run", "--strategy", "replay", "--retrieval", "balanced"],
-            "argument --retrieval: applies to --strategy alpha-replay only, not replay",
+            "argument --retrieval: applies to --strategy alpha-replay, der or derpp only, not replay",
         ),
         (
             ["sweep", "--strategy", "replay", "--retrievals", "random", "mir"],
-            "argument --retrievals: applies to --strategy alpha-replay only, not replay",
+            "argument --retrievals: applies to --strategy alpha-replay, der or derpp only, not replay",
         ),
         (
             ["run", "--strategy", "naive", "--storage", "reservoir"],
-            "argument --storage: applies to --strategy replay or alpha-replay only, not naive",
+            "argument --storage: applies to --strategy replay, alpha-replay, der or derpp only, not naive",
         ),
         (
             ["run", "--strategy", "gdumb", "--storage", "class-balanced-reservoir"],
-            "argument --storage: applies to --strategy replay or alpha-replay only, not gdumb",
+            "argument --storage: applies to --strategy replay, alpha-replay, der or derpp only, not gdumb",
         ),
         (
             ["sweep", "--strategy", "gdumb", "--storages", "reservoir"],
-            "argument --storages: applies to --strategy replay or alpha-replay only, not gdumb",
+            "argument --storages: applies to --strategy replay, alpha-replay, der or derpp only, not gdumb",
         ),
+        (
+            ["run", "--strategy", "alpha-replay", "--beta", "0.5"],
+            "argument --beta: applies to --strategy derpp only, not alpha-replay",
+        ),
+        (["run", "--strategy", "der", "--beta", "0.5"], "argument --beta: applies to --strategy derpp only, not der"),
+        (
+            ["sweep", "--strategy", "der", "--betas", "0", "1"],
+            "argument --betas: applies to --strategy derpp only, not der",
+        ),
+        (["run", "--strategy", "derpp", "--beta", "-1"], "argument --beta: must be a finite number >= 0, got -1.0"),
+        (["sweep", "--strategy", "derpp", "--betas", "0", "inf"], "argument --betas: must be a finite number >= 0"),
+        (
+            ["run", "--retrieval", "mir", "--strategy", "der"],
+            "argument --retrieval: mir applies to --strategy alpha-replay only, not der",
+        ),
+        (
+            ["sweep", "--strategy", "derpp", "--retrievals", "random", "mir"],
+            "argument --retrievals: mir applies to --strategy alpha-replay only, not derpp",
+        ),
+        (["run", "--strategy", "gdumb", "--beta", "1"], "argument --beta: applies to --strategy derpp only, not gdumb"),
         (["run", "--storage", "fifo"], "argument --storage: invalid choice: 'fifo'"),
         (["sweep", "--retrievals", "random", "greedy"], "argument --retrievals: invalid choice: 'greedy'"),
         (
@@ -255,8 +280,8 @@ def test_options_without_a_command_are_the_default_run(tmp_path, capsys):
     record = json.loads((tmp_path / "results.json").read_text())
     assert record["command"] == "run" and record["command_line"] == f"avalanche-replay --out {tmp_path}"
     (row,) = record["results"]
-    expected = ("alpha-replay", 200, 1.0, "constant", "reservoir", "random", "split-digits", None, 3, 0, 32, 0.1)
-    fields = ("strategy", "mem_size", "alpha", "alpha_schedule", "storage", "retrieval", "benchmark")
+    expected = ("alpha-replay", 200, 1.0, "constant", None, "reservoir", "random", "split-digits", None, 3, 0, 32, 0.1)
+    fields = ("strategy", "mem_size", "alpha", "alpha_schedule", "beta", "storage", "retrieval", "benchmark")
     fields += ("imbalance_ratio", "epochs", "seed", "batch_size", "lr")
     assert tuple(row[f] for f in fields) == expected
     err = capsys.readouterr().err
@@ -266,11 +291,12 @@ def test_options_without_a_command_are_the_default_run(tmp_path, capsys):
 def test_naive_records_no_memory_and_no_alpha(tmp_path, capsys):
     assert main(["run", "--strategy", "naive", "--epochs", "1", "--out", str(tmp_path), "--no-progress"]) == 0
     (row,) = json.loads((tmp_path / "results.json").read_text())["results"]
-    assert (row["mem_size"], row["alpha"], row["alpha_schedule"], row["storage"], row["retrieval"]) == (None,) * 5
+    fields = ("mem_size", "alpha", "alpha_schedule", "beta", "storage", "retrieval")
+    assert tuple(row[f] for f in fields) == (None,) * 6
     (csv_row,) = csv.DictReader((tmp_path / "results.csv").open())
     assert (csv_row["mem_size"], csv_row["alpha"], csv_row["alpha_schedule"], csv_row["epochs"]) == ("", "", "", "1")
     out, err = capsys.readouterr()
-    assert re.search(r"\nnaive\s+-\s+-\s+-\s+-\s+-\s+1\s+0\.\d+ \+- 0\.000", out) and err == ""  # --no-progress: quiet
+    assert re.search(r"\nnaive(\s+-){6}\s+1\s+0\.\d+ \+- 0\.000", out) and err == ""  # --no-progress: quiet
     title = Image.open(tmp_path / "accuracy_matrix.png").text["Title"]
     assert title == "naive on split-digits\nepochs 1, batch 32, lr 0.1, seed 0"
 
@@ -290,14 +316,16 @@ def test_help_lists_the_defaults(capsys, monkeypatch):
     with pytest.raises(SystemExit) as exit_info:
         main(["run", "--help"])
     assert exit_info.value.code == 0
-    text = capsys.readouterr().out
+    text = " ".join(capsys.readouterr().out.split())  # the long helps wrapped all the same
     for default in ("alpha-replay", "split-digits", "3", "32", "0.1", "runs/run"):
         assert f"(default: {default})" in text
-    assert "(default: 200; --strategy replay, alpha-replay or gdumb only)" in text
-    assert "(default: 1; --strategy alpha-replay only)" in text
-    assert "(default: constant; --strategy alpha-replay only)" in text
-    assert "(default: reservoir; --strategy replay or alpha-replay only)" in text
-    assert "(default: random; --strategy alpha-replay only)" in text
+    assert "(default: 200; --strategy replay, alpha-replay, gdumb, der or derpp only)" in text
+    assert "(default: 1 for alpha-replay, 0.1 for der and derpp; --strategy alpha-replay, der or derpp only)" in text
+    assert "(default: 0.5; --strategy derpp only)" in text  # --beta
+    assert "(default: constant; --strategy alpha-replay, der or derpp only)" in text
+    assert "(default: reservoir; --strategy replay, alpha-replay, der or derpp only)" in text
+    assert "per step: alpha-replay only) (default: random; --strategy alpha-replay, der or derpp only)" in text
+    assert "--strategy {naive,replay,alpha-replay,gdumb,der,derpp}" in text
     assert "(default: balanced)" in text  # --imbalance-ratio
 
 
@@ -430,7 +458,9 @@ def test_sweep_over_retrievals_on_a_long_tailed_stream(tmp_path, capsys, monkeyp
     out = capsys.readouterr().out
     for retrieval in ("random", "balanced"):
         final = [float(r["final_accuracy"]) for r in rows if r["retrieval"] == retrieval]
-        line = re.search(rf"\nalpha-replay\s+200\s+1\s+constant\s+reservoir\s+{retrieval}\s+2\s+(\S+) \+- (\S+)", out)
+        line = re.search(
+            rf"\nalpha-replay\s+200\s+1\s+constant\s+-\s+reservoir\s+{retrieval}\s+2\s+(\S+) \+- (\S+)", out
+        )
         assert line, out
         assert line.groups() == (f"{statistics.mean(final):.3f}", f"{statistics.pstdev(final):.3f}")
     assert len(re.findall(r"\nalpha-replay ", out)) == 2  # one line per retrieval, the seeds averaged
@@ -460,8 +490,8 @@ def test_sweep_over_storages_with_avalanche_replay(tmp_path, capsys):
     assert all(float(r["final_accuracy"]) > 0.3 for r in rows)  # both replay (Naive stays below 0.25)
     assert rows[0]["final_accuracy"] != rows[1]["final_accuracy"]
     out = capsys.readouterr().out
-    assert re.search(r"\nreplay\s+50\s+-\s+-\s+reservoir\s+-\s+1\s", out), out
-    assert re.search(r"\nreplay\s+50\s+-\s+-\s+class-balanced-reservoir\s+-\s+1\s", out), out
+    assert re.search(r"\nreplay\s+50\s+-\s+-\s+-\s+reservoir\s+-\s+1\s", out), out
+    assert re.search(r"\nreplay\s+50\s+-\s+-\s+-\s+class-balanced-reservoir\s+-\s+1\s", out), out
     pngs = {p.name for p in tmp_path.glob("*.png")}
     assert pngs == {
         "accuracy_matrix_mem50_reservoir.png",
@@ -508,3 +538,114 @@ def test_policy_plots_have_one_line_per_storage_and_retrieval(tmp_path):
         "alpha-replay on split-digits mem 100, alpha 1, constant alpha schedule, class-balanced-reservoir storage, "
         "mir retrieval imbalance ratio 0.1"
     )
+
+
+def test_der_and_derpp_build_dark_experience_replay():
+    """--strategy der is DERPlugin with beta 0, derpp with --beta; --alpha weighs the logit term
+    (default 0.1 for both, while alpha-replay keeps 1); storage, retrieval and the alpha schedule
+    reach the plugin as for alpha replay."""
+    from avalanche_replay_ext import experiments
+    from avalanche_replay_ext.buffers import ClassBalancedReservoirBuffer, ReservoirSamplingBuffer
+    from avalanche_replay_ext.plugins import AlphaReplayPlugin, DERPlugin
+    from avalanche_replay_ext.retrieval import BalancedRetrieval, RandomRetrieval
+    from avalanche_replay_ext.schedules import ConstantAlpha, LinearAlpha
+
+    s = parsed(["run", "--strategy", "derpp", "--alpha", "0.2", "--beta", "0.7", "--mem-size", "80"])
+    assert (s.strategy, s.mem_size, s.alpha, s.beta) == ("derpp", 80, 0.2, 0.7)
+    assert s.describe() == "derpp, mem 80, alpha 0.2 (constant), beta 0.7, reservoir + random, seed 0"
+    (plugin,) = experiments.make_plugins(s)
+    assert type(plugin) is DERPlugin and type(plugin.schedule) is ConstantAlpha
+    assert (plugin.schedule(0), plugin.schedule(3), plugin.beta_schedule(0), plugin.beta_schedule(3)) == (
+        0.2,
+        0.2,
+        0.7,
+        0.7,
+    )
+    assert type(plugin.storage_policy) is ReservoirSamplingBuffer and plugin.storage_policy.max_size == 80
+    assert type(plugin.retrieval) is RandomRetrieval and plugin.mem_size == 80
+
+    s = parsed(["run", "--strategy", "der"])  # the defaults
+    assert (s.mem_size, s.alpha, s.alpha_schedule, s.storage, s.retrieval) == (
+        200,
+        0.1,
+        "constant",
+        "reservoir",
+        "random",
+    )
+    assert s.describe() == "der, mem 200, alpha 0.1 (constant), reservoir + random, seed 0"  # no beta: always 0
+    (plugin,) = experiments.make_plugins(s)
+    assert type(plugin) is DERPlugin and (plugin.schedule(1), plugin.beta_schedule(1)) == (0.1, 0.0)
+    (plugin,) = experiments.make_plugins(parsed(["run", "--strategy", "derpp"]))
+    assert (plugin.schedule(1), plugin.beta_schedule(1)) == (0.1, 0.5)
+    (plugin,) = experiments.make_plugins(parsed(["run"]))  # alpha replay's default stays 1
+    assert type(plugin) is AlphaReplayPlugin and plugin.schedule(1) == 1.0
+    assert [s.alpha for s in cli.settings(cli.parse_args(["sweep", "--strategy", "der", "--seeds", "0"]))] == [0.1] * 4
+    assert [s.alpha for s in cli.settings(cli.parse_args(["sweep", "--seeds", "0", "--mem-sizes", "10"]))] == [1.0]
+    assert (settings.Setting().alpha, settings.Setting("derpp").alpha, settings.Setting("naive").alpha) == (
+        1.0,
+        0.1,
+        None,
+    )
+
+    args = ["run", "--strategy", "der", "--storage", "class-balanced-reservoir", "--retrieval", "balanced"]
+    s = parsed([*args, "--alpha-schedule", "linear", "--alpha", "0.3", "--mem-size", "60"])
+    assert s.describe() == "der, mem 60, alpha 0.3 (linear), class-balanced-reservoir + balanced, seed 0"
+    (plugin,) = experiments.make_plugins(s)
+    assert type(plugin.schedule) is LinearAlpha and plugin.schedule(2) == pytest.approx(0.6)
+    assert plugin.beta_schedule(4) == 0.0  # the schedule is alpha's only
+    assert type(plugin.storage_policy) is ClassBalancedReservoirBuffer and plugin.storage_policy.max_size == 60
+    assert type(plugin.retrieval) is BalancedRetrieval and plugin.retrieval.groupby == "class"
+    # every strategy that reads alpha has its default; der and derpp take every retrieval but mir
+    assert set(settings.STRATEGY_DEFAULTS["alpha"]) == {s for s in settings.STRATEGIES if "alpha" in settings.USES[s]}
+    assert settings.ALLOWED["der", "retrieval"] == settings.ALLOWED["derpp", "retrieval"] == ("random", "balanced")
+
+
+def test_sweep_over_betas_with_derpp_and_der_defaults(tmp_path, capsys):
+    """--betas is a grid dimension: one row, table line and accuracy matrix per beta, and a plot
+    against beta; beta 0 trains exactly what der does; der records its default alpha 0.1 and no beta."""
+    args = ["sweep", "--strategy", "derpp", "--betas", "0", "0.5", "--mem-sizes", "50", "--seeds", "0"]
+    assert main([*args, "--epochs", "1", "--out", str(tmp_path / "derpp"), "--no-progress"]) == 0
+    rows = list(csv.DictReader((tmp_path / "derpp" / "results.csv").open()))
+    fields = ("strategy", "mem_size", "alpha", "alpha_schedule", "beta", "storage", "retrieval", "seed")
+    assert [tuple(r[f] for f in fields) for r in rows] == [
+        ("derpp", "50", "0.1", "constant", beta, "reservoir", "random", "0") for beta in ("0.0", "0.5")
+    ]
+    final = {r["beta"]: float(r["final_accuracy"]) for r in rows}
+    assert final["0.5"] > final["0.0"] + 0.15, final  # the label term replays the memory's classes
+    out = capsys.readouterr().out
+    for row in rows:
+        beta = f"{float(row['beta']):g}"
+        line = re.search(rf"\nderpp\s+50\s+0\.1\s+constant\s+{beta}\s+reservoir\s+random\s+1\s+(\S+) \+- 0\.000", out)
+        assert line and line[1] == f"{float(row['final_accuracy']):.3f}", out
+    assert len(re.findall(r"\nderpp ", out)) == 2  # one line per beta
+    record = json.loads((tmp_path / "derpp" / "results.json").read_text())
+    assert [(r["beta"], r["alpha"]) for r in record["results"]] == [(0.0, 0.1), (0.5, 0.1)]
+    pngs = {p.name for p in (tmp_path / "derpp").glob("*.png")}
+    assert pngs == {
+        "accuracy_matrix_mem50_alpha0.1_beta0.png",
+        "accuracy_matrix_mem50_alpha0.1_beta0.5.png",
+        "final_accuracy_vs_mem_size.png",
+        "final_accuracy_vs_beta.png",
+    }
+    title = Image.open(tmp_path / "derpp" / "final_accuracy_vs_beta.png").text["Title"]
+    assert title.startswith("derpp on split-digits: final accuracy vs beta, one line per memory size\n"), title
+    assert "\nmem 50, alpha 0.1, constant alpha schedule, reservoir storage, random retrieval\n" in title
+    title = Image.open(tmp_path / "derpp" / "final_accuracy_vs_mem_size.png").text["Title"]
+    assert title.startswith("derpp on split-digits: final accuracy vs memory size, one line per beta\n"), title
+    title = Image.open(tmp_path / "derpp" / "accuracy_matrix_mem50_alpha0.1_beta0.5.png").text["Title"]
+    assert "alpha 0.1, constant alpha schedule, beta 0.5, reservoir storage" in title.replace("\n", " ")
+
+    args = ["run", "--strategy", "der", "--mem-size", "50", "--epochs", "1", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "der")]) == 0
+    (row,) = json.loads((tmp_path / "der" / "results.json").read_text())["results"]
+    assert (row["strategy"], row["mem_size"], row["alpha"], row["alpha_schedule"], row["beta"]) == (
+        "der",
+        50,
+        0.1,
+        "constant",
+        None,
+    )
+    assert row["accuracy_matrix"] == record["results"][0]["accuracy_matrix"]  # der is derpp with beta 0
+    (csv_row,) = csv.DictReader((tmp_path / "der" / "results.csv").open())
+    assert (csv_row["alpha"], csv_row["beta"], csv_row["storage"]) == ("0.1", "", "reservoir")
+    assert re.search(r"\nder\s+50\s+0\.1\s+constant\s+-\s+reservoir\s+random\s+1\s", capsys.readouterr().out)

@@ -17,7 +17,7 @@ from mktestdocs import grab_code_blocks
 from avalanche_replay_ext import SplitDigits
 
 RUN = Path(__file__).parent / "_dist_run.py"
-MODES = ["experience", "iteration", "gdumb"]
+MODES = ["experience", "iteration", "der", "gdumb"]
 REFUSED = ["iteration", "gdumb"]
 SEVERAL_PROCESSES = True  # conftest runs these tests after the single-process ones
 
@@ -65,6 +65,7 @@ def test_two_processes_train_in_parallel_and_hold_the_same_buffer(launched, mode
         # every sample offered once to every process's buffer, with per-minibatch updates too
         assert a["n_seen"] == b["n_seen"] == sum(sizes[: i + 1]), i
         assert a["iterations"] == b["iterations"], i
+        assert a["logits"] == b["logits"] and (a["logits"] is None) == (mode != "der"), i  # DER: the same logits
     if mode != "gdumb":  # data parallel: each process trains on half of each experience (batches of 16, 2 epochs)
         per_process = [math.ceil(n / 2) for n in sizes]
         assert ranks[0]["experiences"][-1]["iterations"] == sum(2 * math.ceil(m / 16) for m in per_process)

@@ -23,6 +23,7 @@ EXPECTED = {  # a few lines each notebook must print
     "03_alpha_replay.ipynb": ["final accuracy on the test stream", "linear alpha 1.0"],
     "04_gdumb.ipynb": ["ParametricBuffer:", "after experience 4: greedy {1: 3, 4: 3, 5: 3, 7: 3, 9: 3, 3: 3, 0: 3"],
     "05_balanced_replay.ipynb": ["training samples per class", "class-balanced reservoir + balanced", "MIR(50)"],
+    "06_der.ipynb": ["final accuracy on the test stream, memory", "DER++"],
 }
 OVERRIDES = {  # the tutorial's grids, shortened: every line above is still printed
     "01_dataloading_buffers_replay.ipynb": None,
@@ -30,6 +31,7 @@ OVERRIDES = {  # the tutorial's grids, shortened: every line above is still prin
     "03_alpha_replay.ipynb": "seeds, constant_alphas, linear_alphas = [0], [0.0, 1.0], [1.0]",
     "04_gdumb.ipynb": "seeds, passes = [0], 2",
     "05_balanced_replay.ipynb": "seeds = [0]",
+    "06_der.ipynb": "seeds = [0]",
 }
 
 

@@ -31,7 +31,7 @@ def test_benchmarks_run_quick_and_print_numbers(mnist_dir):
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
     scripts = ("buffer_updates", "buffer_scaling", "stock_online", "online_throughput", "experience_replay")
-    scripts += ("balanced_replay", "memory")
+    scripts += ("balanced_replay", "der_replay", "memory")
     for script in (*scripts, "checkpoint_sizes", "gdumb_samplers", "gdumb_accuracy"):
         assert f"== {script} --quick\n" in out
     assert "== buffer_updates --quick --splitmnist\n" in out
@@ -58,6 +58,8 @@ def test_benchmarks_run_quick_and_print_numbers(mnist_dir):
     assert re.search(r"ours class-balanced reservoir \+ balanced\s+\d+\s+0\.\d{3} \+- 0\.000", out)
     assert re.search(r"best balanced pair \(.*\) - ours reservoir \+ random: [+-]0\.\d{3}", out)
     assert re.search(r"speed ours reservoir \+ MIR\(50\) / Avalanche MIRPlugin\(subsample 50\): \d+\.\d\dx", out)
+    assert re.search(r"ours DER\+\+ \(alpha 0\.3, beta 0\.5\)\s+\d+\s+0\.\d{3} \+- 0\.000", out)
+    assert re.search(r"speed ours ER / ours DER\+\+: \d+\.\d\dx \(per seed \d+\.\d\d; goal <= 1\.3x\)", out)
     assert re.search(r"ParametricBuffer: 0\.\d{3}", out)
     assert re.search(r"500\s+400\s+0\.\d{3} \+- 0\.\d{3}\s+0\.\d{3}", out)
 

@@ -25,6 +25,15 @@ class SlotBuffer(ExemplarsBuffer):
     and every update runs as a transaction: if anything inside it fails, the buffer is put back
     exactly as it was. ``max_size`` has no upper bound: the bookkeeping grows with the samples held.
 
+    Each stored sample can carry *extras*, per-sample tensors offered with it (the ``extras``
+    argument of :meth:`update_from_dataset` and :meth:`update_from_batch`; the logits of Dark
+    Experience Replay, say): rows stored detached, on the CPU, in the dtype given, next to their
+    sample through every replacement, resize, state and pickle, read with :meth:`stored_extras`.
+    A buffer that holds samples takes the same extras names (possibly none), each in the dtype
+    stored, on every update; an empty one takes any. Rows of one name may differ in width between
+    updates (a classifier that grew): all are stored as wide as the widest seen, each row keeping
+    its own units and NaN beyond them, so compare on the stored units (mask the NaN).
+
     :param max_size: number of slots, a positive int.
     :param seed: seed of the buffer's own ``torch.Generator``; ``None`` draws it from the global
         torch RNG.
@@ -75,10 +84,13 @@ class SlotBuffer(ExemplarsBuffer):
 
     def post_adapt(self, agent_state: Any, exp: Any) -> None:
         """Add the experience's dataset (Avalanche 0.6 hook; ``update(strategy)`` calls it),
-        recording its index in the stream (the origin experience's, for online streams)."""
+        recording its index in the stream (the origin experience's, for online streams). It offers
+        no extras, so a buffer whose samples carry extras refuses it (``ValueError``)."""
         self.update_from_dataset(exp.dataset, experience=experience_index(exp))
 
-    def update_from_dataset(self, new_data: AvalancheDataset, indices: Any = None, *, experience: Any = None) -> None:
+    def update_from_dataset(
+        self, new_data: AvalancheDataset, indices: Any = None, *, experience: Any = None, extras: Any = None
+    ) -> None:
         """Offer samples of ``new_data`` (all, or the given ``indices``), kept by reference.
 
         Passing the indices of each current minibatch gives a per-minibatch (online) update that
@@ -87,6 +99,10 @@ class SlotBuffer(ExemplarsBuffer):
         :param experience: the experience these samples arrive in (an int >= 0), recorded per
             stored sample for ``BalancedRetrieval(groupby="experience")``; ``None``: the last one
             named (:attr:`experience`).
+        :param extras: None, or a dict name (str) -> floating point tensor ``[samples, width]``
+            with one row per sample offered (in the order of ``indices``, or of ``new_data``):
+            each entering sample's rows are stored with it (see the class docstring). A buffer
+            that holds samples must be given the names its samples carry, in the dtype stored.
         """
         experience = self._check_experience(experience)
         offer = self._slots.resolve(new_data)
@@ -97,21 +113,26 @@ class SlotBuffer(ExemplarsBuffer):
             indices = as_labels("indices", indices, nonnegative=False).numpy()
             if len(indices) and (indices.min() < 0 or indices.max() >= n):
                 raise IndexError(f"indices must lie in [0, {n}) for this dataset")
+        extras = self._slots.check_extras(extras, len(indices))
         if not len(indices):
             return
         self._slots.check_dataset(offer, new_data, int(indices[0]))
         with self._transaction():
             self.experience = experience
             entering, slots, extra = self._offer(offer.targets[indices])
-            self._slots.write_refs(slots, offer, indices[entering], experiences=experience, **extra)
+            rows = _entering_rows(extras, entering)
+            self._slots.write_refs(slots, offer, indices[entering], rows, experiences=experience, **extra)
 
-    def update_from_batch(self, x: torch.Tensor, y: Any, t: Any = None, *, experience: Any = None) -> None:
+    def update_from_batch(
+        self, x: torch.Tensor, y: Any, t: Any = None, *, experience: Any = None, extras: Any = None
+    ) -> None:
         """Offer a tensor minibatch ``(x, y, t)``; entering samples are copied (detached, CPU).
 
         :param x: inputs, first dimension is the batch.
         :param y: integer class labels (>= 0), one per sample.
         :param t: task labels (>= 0): a sequence, one int for all, or None (task 0).
         :param experience: as in :meth:`update_from_dataset`.
+        :param extras: as in :meth:`update_from_dataset`, one row per sample of ``x``.
         """
         experience = self._check_experience(experience)
         if not isinstance(x, torch.Tensor) or x.dim() < 1:
@@ -119,6 +140,7 @@ class SlotBuffer(ExemplarsBuffer):
         y = as_labels("y", y, len(x)).numpy()
         t = torch.as_tensor(0 if t is None else t)
         t = as_labels("t", t.expand(len(x)) if t.dim() == 0 else t, len(x)).numpy()
+        extras = self._slots.check_extras(extras, len(x))
         if not len(x):
             return
         self._slots.check_batch(x)
@@ -126,7 +148,8 @@ class SlotBuffer(ExemplarsBuffer):
             self.experience = experience
             entering, slots, extra = self._offer(y)
             rows = x[torch.from_numpy(entering)].detach().to("cpu")
-            self._slots.write_rows(slots, rows, y[entering], t[entering], experiences=experience, **extra)
+            extra_rows = _entering_rows(extras, entering)
+            self._slots.write_rows(slots, rows, y[entering], t[entering], extra_rows, experiences=experience, **extra)
 
     def _check_experience(self, experience: Any) -> int:
         if experience is None:
@@ -142,6 +165,26 @@ class SlotBuffer(ExemplarsBuffer):
         if groupby not in GROUPBY:
             raise ValueError(f"groupby must be one of {list(GROUPBY)}, got {groupby!r}")
         return torch.from_numpy(getattr(self._slots, GROUPBY[groupby])[self._view_slots()].copy())
+
+    @property
+    def extra_names(self) -> tuple[str, ...]:
+        """The names of the extras the stored samples carry, sorted (empty: none)."""
+        return tuple(sorted(self._slots.extras)) if self._slots.size else ()
+
+    def stored_extras(self, name: str, positions: Any = None) -> torch.Tensor:
+        """The extras rows named ``name`` of the stored samples, in the order :attr:`buffer`
+        lists them, or of those at ``positions`` (a flat sequence of positions in that order).
+        A new tensor: later updates do not change it. Rows narrower than the widest stored end
+        in NaN (see the class docstring). Raises ``KeyError`` for a name the samples do not carry."""
+        if name not in self.extra_names:
+            raise KeyError(f"no extras named {name!r}: the stored samples carry {list(self.extra_names)}")
+        slots = self._view_slots()
+        if positions is not None:
+            positions = as_labels("positions", positions, nonnegative=False).numpy()
+            if len(positions) and (positions.min() < 0 or positions.max() >= len(slots)):
+                raise IndexError(f"positions must lie in [0, {len(slots)}): the stored samples")
+            slots = slots[positions]
+        return self._slots.extras[name][torch.from_numpy(slots)]
 
     def _view_slots(self) -> np.ndarray:
         """The occupied slots in the order :attr:`buffer` lists their samples."""
@@ -200,9 +243,33 @@ class SlotBuffer(ExemplarsBuffer):
         extra = state["slots"].get("extra") if isinstance(state["slots"], dict) else None
         if extra != self._SLOT_EXTRA:
             raise ValueError(f"state's slots hold {extra!r} per slot; a {name} holds {self._SLOT_EXTRA!r}")
+        problem = _extras_state_problem(state["slots"])
+        if problem:
+            raise ValueError(f"state's slots extras {problem}; a {name} stores a dict name -> 2-D floating tensor")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(max_size={self.max_size}, size={self._slots.size}, n_seen={self.n_seen})"
+
+
+def _entering_rows(extras: dict[str, torch.Tensor] | None, entering: np.ndarray) -> dict[str, torch.Tensor] | None:
+    """The extras rows of the entering samples (at positions ``entering`` of the offer), on the CPU."""
+    if extras is None or not len(entering):
+        return None
+    index = torch.from_numpy(entering)
+    return {name: rows.detach()[index].cpu() for name, rows in extras.items()}
+
+
+def _extras_state_problem(slots: dict[str, Any]) -> str | None:
+    """What is wrong with a slots state's extras (one row per stored sample), or None."""
+    extras = slots.get("extras")
+    if not isinstance(extras, dict):
+        return "are missing" if extras is None else f"are a {type(extras).__name__}"
+    for key, rows in extras.items():
+        if not isinstance(key, str) or not isinstance(rows, torch.Tensor) or not rows.is_floating_point():
+            return f"hold {key!r} -> {type(rows).__name__}"
+        if rows.dim() != 2 or len(rows) != slots.get("size"):
+            return f"hold {key!r} of shape {tuple(rows.shape)} for {slots.get('size')!r} samples"
+    return None
 
 
 def experience_index(exp: Any) -> int | None:

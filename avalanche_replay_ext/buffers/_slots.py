@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
@@ -62,6 +63,10 @@ class SlotStore:
     per change: one index list per source over that source's own flat-data children, so its depth
     and width stay those of the offered datasets. Changes made inside :meth:`transaction` are all
     undone if it raises.
+
+    Per-sample ``extras`` (name -> floating tensor of one row per slot, allocated with the slot
+    arrays) live in a dict of their own, so no extras name can touch the bookkeeping. Rows are as
+    wide as the widest row stored under that name; narrower rows are padded with NaN.
     """
 
     def __init__(self, capacity: int, extra: dict[str, float | int] | None = None) -> None:
@@ -72,6 +77,7 @@ class SlotStore:
             setattr(self, name, np.full(0, fill, dtype=np.asarray(fill).dtype))
         self.sources = SourceTable()
         self.rows = RowStore()
+        self.extras: dict[str, torch.Tensor] = {}  # name -> per-slot rows (replaced on growth, written in place)
         self._view: AvalancheDataset | None = None
         self._pruned_at = 0  # number of sources after the last prune
         self._shapes: dict[int, Any] = {}  # sid -> shape of its samples, once read (replaced, never changed)
@@ -118,6 +124,30 @@ class SlotStore:
             shape = self._shape(sid, lambda: dataset[index][0])
             _same_shape("dataset samples", shape, "tensor samples", tuple(self.rows.x.shape[1:]))
 
+    def check_extras(self, extras: Any, n: int) -> dict[str, torch.Tensor] | None:
+        """Raise unless ``extras`` (None or a dict name -> floating tensor ``[n, width]``) can be
+        stored next to the extras held; return them (None: no extras)."""
+        held = self.extras if self.size else {}
+        if extras is None and not held:
+            return None  # the usual case, kept cheap
+        if extras is None:
+            extras = {}
+        if not isinstance(extras, dict):
+            raise TypeError(f"extras must be None or a dict {{name: tensor}}, got {type(extras).__name__}")
+        for name, value in extras.items():
+            _check_extra(name, value, n)
+        if self.size and extras.keys() != held.keys():
+            raise ValueError(
+                f"extras give the names {sorted(extras)}, but the samples this buffer holds carry "
+                f"{sorted(held)}: every update must give the same names (an empty buffer takes any)"
+            )
+        for name, value in extras.items():
+            if name in held and value.dtype != held[name].dtype:
+                raise ValueError(
+                    f"extras[{name!r}] has dtype {value.dtype}, but this buffer stores {name!r} as {held[name].dtype}"
+                )
+        return extras or None
+
     def _shape(self, sid: int | None, read: Any) -> Any:
         if sid in self._shapes:
             return self._shapes[sid]
@@ -128,13 +158,17 @@ class SlotStore:
         return shape
 
     # ---- writes --------------------------------------------------------------------------
-    def write_refs(self, slots: np.ndarray, offer: Offered, entering: np.ndarray, **extra: Any) -> None:
-        """Point ``slots`` at the offered samples at positions ``entering`` of ``offer``."""
+    def write_refs(
+        self, slots: np.ndarray, offer: Offered, entering: np.ndarray, extras: Any = None, **extra: Any
+    ) -> None:
+        """Point ``slots`` at the offered samples at positions ``entering`` of ``offer``; ``extras``:
+        None or name -> their extras rows (CPU, as checked by :meth:`check_extras`)."""
         if not len(slots):
             return
         self.sources.commit(offer)
         self._assign(
             slots,
+            extras,
             source=offer.sid,
             index=offer.positions[entering],
             targets=offer.targets[entering],
@@ -144,8 +178,11 @@ class SlotStore:
         if len(self.sources) > 2 * self._pruned_at + 4:  # amortised: forget unreferenced sources
             self._prune()
 
-    def write_rows(self, slots: np.ndarray, x: torch.Tensor, y: np.ndarray, t: np.ndarray, **extra: Any) -> None:
-        """Store tensor samples ``x`` (CPU; labels ``y``, tasks ``t``) in ``slots``."""
+    def write_rows(
+        self, slots: np.ndarray, x: torch.Tensor, y: np.ndarray, t: np.ndarray, extras: Any = None, **extra: Any
+    ) -> None:
+        """Store tensor samples ``x`` (CPU; labels ``y``, tasks ``t``) in ``slots``, with their
+        ``extras`` rows as in :meth:`write_refs`."""
         if not len(slots):
             return
         rows, remap = self.rows.append(x, y, self._live_rows())
@@ -153,12 +190,16 @@ class SlotStore:
             index, held = self.index.copy(), self.source[: self.size] == ROW_SOURCE
             index[: self.size][held] = remap[index[: self.size][held]]
             self.index = index
-        self._assign(slots, source=ROW_SOURCE, index=rows, targets=y, tasks=t, **extra)
+        self._assign(slots, extras, source=ROW_SOURCE, index=rows, targets=y, tasks=t, **extra)
 
-    def _assign(self, slots: np.ndarray, **values: Any) -> None:
-        """Write per-slot ``values`` (one array or scalar per field) into ``slots``."""
+    def _assign(self, slots: np.ndarray, extras: dict[str, torch.Tensor] | None = None, **values: Any) -> None:
+        """Write per-slot ``values`` (one array or scalar per field) and ``extras`` rows into ``slots``."""
         end = int(slots.max()) + 1
+        if not self.size and self.extras:
+            self.extras = {}  # an empty store takes any extras names
         self._reserve(end)
+        if extras:
+            self._write_extras(slots, extras)
         for name, value in values.items():
             array = getattr(self, name)
             if self._undo is not None:
@@ -176,6 +217,32 @@ class SlotStore:
                 array = np.full(length, fill, dtype=np.asarray(fill).dtype)
                 array[:have] = getattr(self, name)
                 setattr(self, name, array)
+            self.extras = {
+                name: _nan_rows(length, rows.shape[1], rows.dtype, rows) for name, rows in self.extras.items()
+            }
+
+    def _write_extras(self, slots: np.ndarray, extras: dict[str, torch.Tensor]) -> None:
+        """Write each name's rows into ``slots``, widening that name's storage (NaN-padded) to
+        the widest row seen; the old rows are recorded for a rollback."""
+        index = torch.from_numpy(slots)
+        for name, rows in extras.items():
+            store = self.extras.get(name)
+            if store is None or store.shape[1] != rows.shape[1]:
+                store, rows = self._fit_extras(name, rows)
+            if self._undo is not None:
+                self._undo.append((store, index, store.index_select(0, index)))
+            store.index_copy_(0, index, rows)
+
+    def _fit_extras(self, name: str, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The storage of ``name`` made at least as wide as ``rows`` (new storage, in a new dict,
+        if it had to grow), and ``rows`` padded with NaN to its width."""
+        store, width = self.extras.get(name), rows.shape[1]
+        if store is None or store.shape[1] < width:
+            store = _nan_rows(len(self.source), width, rows.dtype, store)
+            self.extras = {**self.extras, name: store}
+        elif store.shape[1] > width:
+            rows = torch.nn.functional.pad(rows, (0, store.shape[1] - width), value=math.nan)
+        return store, rows
 
     def _live_rows(self) -> np.ndarray:
         size = self.size
@@ -193,6 +260,8 @@ class SlotStore:
         """Keep only ``slots`` (moved to the front, in that order) and set a new capacity."""
         for name in self.fill:
             setattr(self, name, getattr(self, name)[slots])
+        kept = torch.from_numpy(np.asarray(slots, dtype=np.int64))
+        self.extras = {name: rows[kept] for name, rows in self.extras.items()} if len(slots) else {}
         self.capacity, self.size = capacity, len(slots)
         self._compact_rows()
         self._prune()
@@ -243,6 +312,7 @@ class SlotStore:
             "fields": {**fields, "index": torch.from_numpy(index)},
             "sources": self.sources.state_dict(set(np.unique(self.source[:size]).tolist()) - {ROW_SOURCE}),
             "rows": self.rows.state_dict(live),
+            "extras": {name: self.extras[name][:size].clone() for name in sorted(self.extras)} if size else {},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -252,6 +322,7 @@ class SlotStore:
             setattr(self, name, state["fields"][name].numpy().copy())
         self.sources.load_state_dict(state["sources"])
         self.rows.load_state_dict(state["rows"])
+        self.extras = {name: rows.clone() for name, rows in state["extras"].items()}
         self._pruned_at = len(self.sources)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -259,6 +330,28 @@ class SlotStore:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.load_state_dict(state)
+
+
+def _check_extra(name: Any, value: Any, n: int) -> None:
+    """Raise unless ``value`` can be the extras rows named ``name`` of ``n`` offered samples."""
+    if not isinstance(name, str):
+        raise TypeError(f"extras names must be str, got {name!r} of type {type(name).__name__}")
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"extras[{name!r}] must be a tensor, got {type(value).__name__}")
+    if not value.is_floating_point():
+        raise TypeError(f"extras[{name!r}] must be a floating point tensor, got dtype {value.dtype}")
+    if value.dim() != 2:
+        raise ValueError(f"extras[{name!r}] must be 2-D (one row per sample offered), got shape {tuple(value.shape)}")
+    if len(value) != n:
+        raise ValueError(f"extras[{name!r}] has {len(value)} rows, expected {n}: one per sample offered")
+
+
+def _nan_rows(length: int, width: int, dtype: torch.dtype, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """``length`` rows of ``width`` NaN, with ``rows`` (if any) copied into the top left."""
+    out = torch.full((length, width), math.nan, dtype=dtype)
+    if rows is not None:
+        out[: len(rows), : rows.shape[1]] = rows
+    return out
 
 
 def _same_shape(what: str, shape: Any, held: str, held_shape: Any) -> None:

@@ -1,6 +1,7 @@
 """Avalanche plugins."""
 
 from .alpha_replay import AlphaReplayPlugin
+from .der import DERPlugin
 from .gdumb import GDumbPlugin
 
-__all__ = ["AlphaReplayPlugin", "GDumbPlugin"]
+__all__ = ["AlphaReplayPlugin", "DERPlugin", "GDumbPlugin"]

@@ -137,7 +137,7 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
             strategy.adapted_dataset,
             memory,
             batch_size=strategy.train_mb_size,
-            batch_size_mem=self.retrieval.candidates if mir else self._batch_size_mem(strategy),
+            batch_size_mem=self._draw_size(strategy),
             shuffle=shuffle,
             seed=draw_seed(self.generator),
             num_replicas=DistributedHelper.world_size,
@@ -154,9 +154,16 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
     def _batch_size_mem(self, strategy: SupervisedTemplate) -> int:
         return self.batch_size_mem or strategy.train_mb_size
 
+    def _draw_size(self, strategy: SupervisedTemplate) -> int:
+        """Memory samples the loader draws per step (MIR: its candidates)."""
+        if isinstance(self.retrieval, MIRRetrieval):
+            return self.retrieval.candidates
+        return self._batch_size_mem(strategy)
+
     def _begin_step(self, current: Minibatch, memory: Minibatch | None) -> None:
         """A new training iteration: the loader yielded ``current`` (handed to the strategy) and ``memory``."""
-        self._step = _Step(current, memory, None if memory is None else self._loader.joint)
+        joint = None if memory is None else self._loader.joint
+        self._step = _Step(current, memory, joint, self._loader.memory_extras)
 
     def before_forward(self, strategy: SupervisedTemplate, **kwargs) -> None:
         """Run the model once on current + memory samples (as Avalanche's ReplayPlugin does);
@@ -224,15 +231,24 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
         return None if self._step is None or self._step.memory_loss is None else float(self._step.memory_loss)
 
     def after_training_iteration(self, strategy: SupervisedTemplate, **kwargs) -> None:
-        self._step.memory = self._step.joint = None  # the losses stay readable until the next iteration
         if self.update_every == "iteration" and strategy.clock.train_exp_epochs == 0:
             indices = self._loader.fresh_indices
+            extras = self._extras_offered(len(indices))
             if DistributedHelper.is_distributed:  # every process offers every process's samples, in rank order
-                indices = torch.cat(DistributedHelper.gather_all_objects(indices))
+                indices, extras = _gathered(indices, extras)
             experience = _experience_id(strategy)
             self.storage_policy.update_from_dataset(
-                strategy.adapted_dataset, indices, experience=experience if isinstance(experience, int) else None
+                strategy.adapted_dataset,
+                indices,
+                experience=experience if isinstance(experience, int) else None,
+                extras=extras,
             )
+        self._step.memory = self._step.joint = self._step.extras = None  # the losses stay readable
+
+    def _extras_offered(self, n: int) -> dict[str, torch.Tensor] | None:
+        """Per-sample tensors offered to the buffer with the first ``n`` current samples (none here)."""
+        return None
+
 
     def after_training_exp(self, strategy: SupervisedTemplate, **kwargs) -> None:
         if self.update_every == "experience":
@@ -247,6 +263,15 @@ def _experience_id(strategy: SupervisedTemplate) -> object:
     return ("counter", strategy.clock.train_exp_counter) if index is None else index
 
 
+def _gathered(indices: torch.Tensor, extras: dict | None) -> tuple[torch.Tensor, dict | None]:
+    """Every process's offered indices (and extras), in rank order."""
+    parts = DistributedHelper.gather_all_objects((indices, extras))
+    indices = torch.cat([i for i, _ in parts])
+    if extras is None:
+        return indices, None
+    return indices, {name: torch.cat([e[name] for _, e in parts]) for name in extras}
+
+
 @dataclass
 class _Step:
     """One training iteration's state, from the loader's yield to the next iteration."""
@@ -254,11 +279,13 @@ class _Step:
     current: Minibatch  # the current minibatch as the loader handed it to the strategy
     memory: Minibatch | None  # the memory minibatch (with MIR: the candidates, then the chosen samples)
     joint: Minibatch | None  # the loader's collated current + memory minibatch, if any
+    extras: dict[str, torch.Tensor] | None  # what the buffer stores with the memory samples (loader.memory_extras)
     forwarded: Minibatch | None = None  # the strategy's current minibatch while the joint one runs
     memory_out: tuple[torch.Tensor, torch.Tensor] | None = None  # model output and targets, memory part
     current_out: tuple[torch.Tensor, torch.Tensor] | None = None  # the same, current part (detached)
     criterion: Any = None
     memory_loss: torch.Tensor | None = None
+    ce_loss: torch.Tensor | None = None  # DER++'s label term on its own memory minibatch
 
 
 class _CurrentMinibatches:

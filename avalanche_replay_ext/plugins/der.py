@@ -1,0 +1,149 @@
+"""Dark Experience Replay (DER, DER++): replay the logits the model gave each sample when it entered."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from avalanche.training.storage_policy import ExemplarsBuffer
+
+from .._checks import check_bool
+from ..retrieval import MIRRetrieval, RetrievalPolicy
+from ..schedules import AlphaSchedule, ConstantAlpha, alpha_at, as_schedule
+from .alpha_replay import AlphaReplayPlugin, _experience_id
+
+if TYPE_CHECKING:
+    from avalanche.training.templates import SupervisedTemplate
+
+
+class DERPlugin(AlphaReplayPlugin, supports_distributed=True):
+    """Dark Experience Replay (Buzzega et al., "Dark Experience for General Continual Learning: a
+    Strong, Simple Baseline", NeurIPS 2020): ``loss = curr_loss + alpha_t * MSE(f(x_m), z_m) +
+    beta_t * CE(f(x_m'), y_m')``, where ``z_m`` are the logits the model gave ``x_m`` in the
+    training step that offered it to the buffer. ``beta=0`` is DER, ``beta > 0`` DER++.
+
+    Each current minibatch is offered to the reservoir after its optimizer step (first epoch
+    only, so each sample once), with its logits from that step's forward pass (detached, before
+    the optimizer step): ``storage_policy`` must be one of this package's buffers, which keep them
+    per sample (``stored_extras("logits")``, on CPU). The two memory minibatches are the halves
+    of one draw of ``2 * batch_size_mem`` memory samples (``share_minibatch=False``): two
+    disjoint minibatches, forwarded with the current one in one pass of the model. With
+    ``share_minibatch=True``, or with ``beta`` constant 0, one minibatch of ``batch_size_mem``
+    serves both terms. Logits stored before a classifier grew (e.g. Avalanche's
+    ``IncrementalClassifier``) are shorter than the model's output: they are NaN-padded in the
+    buffer, and the MSE compares only the units stored.
+
+    After each iteration ``alpha``, ``beta``, ``loss_current``, ``loss_mse`` (the MSE term, also
+    ``loss_memory``) and ``loss_ce`` (the CE term; None without it) hold that iteration's values;
+    ``der_metrics()`` logs them. Retrieval policies other than MIR work (each draw is the
+    policy's); the rest is :class:`AlphaReplayPlugin`'s (task labels, checkpoints, seeds,
+    ``torch.distributed``).
+
+    :param mem_size: buffer slots (used when ``storage_policy`` is None).
+    :param alpha: weight of the logit term: a float, ``ConstantAlpha``, ``LinearAlpha`` or a
+        picklable callable ``t -> float`` (finite, >= 0), as in ``AlphaReplayPlugin``.
+    :param beta: weight of the label term, the same kinds of values; 0 for DER.
+    :param batch_size_mem: size of each memory minibatch; ``None``: the strategy's ``train_mb_size``.
+    :param storage_policy: one of this package's buffers with ``max_size == mem_size``; default
+        ``ReservoirSamplingBuffer(mem_size, seed)`` (the paper's reservoir).
+    :param seed: seed of the plugin's generator.
+    :param retrieval: ``None`` (``RandomRetrieval()``) or ``BalancedRetrieval(groupby)``.
+    :param share_minibatch: one memory minibatch for both terms instead of two.
+    """
+
+    def __init__(
+        self,
+        mem_size: int = 200,
+        alpha: float | AlphaSchedule = 0.1,
+        beta: float | AlphaSchedule = 0.5,
+        batch_size_mem: int | None = None,
+        storage_policy: ExemplarsBuffer | None = None,
+        seed: int | None = None,
+        retrieval: RetrievalPolicy | None = None,
+        share_minibatch: bool = False,
+    ) -> None:
+        if isinstance(retrieval, MIRRetrieval):
+            raise ValueError(f"DERPlugin takes RandomRetrieval or BalancedRetrieval, not {retrieval!r}")
+        self.beta_schedule = as_schedule(beta, "beta")
+        super().__init__(mem_size, alpha, batch_size_mem, storage_policy, "iteration", seed, retrieval)
+        self.share_minibatch = check_bool("share_minibatch", share_minibatch)
+        self.beta: float | None = None
+
+    def before_training(self, strategy: SupervisedTemplate, **kwargs) -> None:
+        """Stop before any change if the buffer holds samples without their logits."""
+        held = self.storage_policy.extra_names
+        if len(self.storage_policy.buffer) and held != ("logits",):
+            raise ValueError(
+                "DERPlugin needs a storage_policy whose samples carry their logits (extras ('logits',)); "
+                f"it holds {len(self.storage_policy.buffer)} samples with extras {held}"
+            )
+        super().before_training(strategy, **kwargs)
+
+    def _two_minibatches(self) -> bool:
+        zero = isinstance(self.beta_schedule, ConstantAlpha) and self.beta_schedule.alpha == 0
+        return not (self.share_minibatch or zero)
+
+    def _draw_size(self, strategy: SupervisedTemplate) -> int:
+        return self._batch_size_mem(strategy) * (2 if self._two_minibatches() else 1)
+
+    def before_training_exp(self, strategy: SupervisedTemplate, **kwargs) -> None:
+        super().before_training_exp(strategy, **kwargs)
+        self.beta = alpha_at(self.beta_schedule, len(self._trained - {_experience_id(strategy)}), "beta")
+
+    def before_backward(self, strategy: SupervisedTemplate, **kwargs) -> None:
+        step = self._step
+        step.criterion, step.current_out = strategy._criterion, (strategy.mb_output.detach(), strategy.mb_y)
+        if step.memory_out is None:
+            return
+        out, y = step.memory_out
+        logits = step.extras["logits"].to(out.device, non_blocking=True)
+        k = -(-len(y) // 2) if self._two_minibatches() else len(y)  # the MSE minibatch; the CE one follows
+        mse = stored_units_mse(out[:k], logits[:k])
+        strategy.loss = strategy.loss + self.alpha * mse
+        step.memory_loss, step.memory_out = mse.detach(), None
+        ce_out, ce_y = (out[k:], y[k:]) if self._two_minibatches() else (out, y)
+        if self.beta and len(ce_y):
+            ce = strategy._criterion(ce_out, ce_y)
+            strategy.loss = strategy.loss + self.beta * ce
+            step.ce_loss = ce.detach()
+
+    def _extras_offered(self, n: int) -> dict[str, torch.Tensor]:
+        """The logits of this step's training forward pass, one row per current sample offered."""
+        logits = self._step.current_out[0]
+        if len(logits) != len(self._loader.current_indices):
+            raise RuntimeError(
+                f"DERPlugin stores each sample's logits from its training step, but the model ran on "
+                f"{len(logits)} current samples where the loader gave {len(self._loader.current_indices)}: "
+                "a plugin before it changed the minibatch's size"
+            )
+        return {"logits": logits[:n].to("cpu")}
+
+    @property
+    def memory_logits(self) -> torch.Tensor | None:
+        """The logits stored with the samples of :attr:`memory_minibatch`, row for row (the MSE
+        term uses the first ``ceil(len / 2)`` rows with two minibatches, all with one); NaN beyond
+        the units each sample's logits had. None outside iterations with a memory minibatch."""
+        if self._step is None or self._step.memory is None:
+            return None
+        return self._step.extras["logits"]
+
+    @property
+    def loss_mse(self) -> float | None:
+        """The MSE term on the last logit minibatch (``loss_memory``); None without a memory term."""
+        return self.loss_memory
+
+    @property
+    def loss_ce(self) -> float | None:
+        """The CE term on the last label minibatch (DER++); None without one."""
+        return None if self._step is None or self._step.ce_loss is None else float(self._step.ce_loss)
+
+
+def stored_units_mse(output: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between ``output`` and stored ``logits`` over the units stored (not NaN):
+    logits saved by a smaller classifier are compared on their own units."""
+    width = logits.shape[1]
+    if output.shape[1] < width:
+        raise ValueError(f"the model outputs {output.shape[1]} units, fewer than the {width} logits stored")
+    kept = ~torch.isnan(logits)
+    return F.mse_loss(output[:, :width][kept], logits[kept])
