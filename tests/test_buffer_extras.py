@@ -87,16 +87,6 @@ def same(a: torch.Tensor, b: torch.Tensor) -> bool:
     )
 
 
-def assert_same_state_nan(a: dict, b: dict, path: str = "state") -> None:
-    """``assert_same_state``, with the extras rows compared NaN for NaN (``torch.equal``, which
-    it uses, never finds NaN equal)."""
-    extras_a, extras_b = a["slots"]["extras"], b["slots"]["extras"]
-    assert list(extras_a) == list(extras_b), path
-    for name in extras_a:
-        assert same(extras_a[name], extras_b[name]), f"{path}.slots.extras.{name}"
-    assert_same_state(*({**s, "slots": {**s["slots"], "extras": {}}} for s in (a, b)), path)
-
-
 @pytest.fixture(scope="module")
 def data(digits):
     return experience_tensors(digits)
@@ -168,7 +158,7 @@ def test_state_dict_pickle_and_deepcopy_keep_extras_and_resume_identically(cls, 
     for buf in [ref, *clones]:
         feed(buf, data, stream[90:])
     stored = assert_aligned(ref, width=6)
-    assert_same_state_nan(ref.state_dict(), twin.state_dict())  # the same datasets, by identity
+    assert_same_state(ref.state_dict(), twin.state_dict())  # the same datasets, by identity
     for buf in clones:
         assert listing(buf.buffer) == listing(ref.buffer) and buf.n_seen == ref.n_seen
         assert same(buf.stored_extras("logits"), stored)
@@ -333,13 +323,13 @@ def test_a_failure_inside_an_update_rolls_the_extras_back(cls, path, digits, dat
         if not hits:
             continue  # this path does not go through that step
         reached.append(fault)
-        assert_same_state_nan(before, buf.state_dict(), f"{path}/{fault}")
+        assert_same_state(before, buf.state_dict(), f"{path}/{fault}")
         assert same(buf.stored_extras("logits"), extras_before), f"{path}/{fault}"
         twin = cls(30, seed=0)
         feed(twin, data, stream)
         for b in (buf, twin):
             UPDATES["wider rows"](b, data)
-        assert_same_state_nan(twin.state_dict(), buf.state_dict(), f"{path}/{fault} then")
+        assert_same_state(twin.state_dict(), buf.state_dict(), f"{path}/{fault} then")
         assert_aligned(buf, width=6)
     expected = {"resize": ["slot selection"], "indices": ["draw", "extras write", "slot write"]}
     expected["batch"] = expected["indices"]
