@@ -73,18 +73,7 @@ class DualMinibatchLoader:
         retrieval: RetrievalPolicy | None = None,
         **dataloader_kwargs: Any,
     ) -> None:
-        for forbidden in ("batch_size", "shuffle", "sampler", "batch_sampler", "generator"):
-            if forbidden in dataloader_kwargs:
-                raise TypeError(
-                    f"DualMinibatchLoader sets {forbidden} itself; it cannot be passed in dataloader_kwargs"
-                )
-        if not _is_dataset(current_data):
-            raise TypeError(f"current_data must be a dataset (__len__, __getitem__), got {type(current_data).__name__}")
-        if not (isinstance(memory_data, ExemplarsBuffer) or _is_dataset(memory_data)):
-            raise TypeError(
-                "memory_data must be a dataset (__len__, __getitem__) or an ExemplarsBuffer, "
-                f"got {type(memory_data).__name__}"
-            )
+        _check_inputs(current_data, memory_data, dataloader_kwargs)
         self.current_data, self.memory_data = current_data, memory_data
         self.batch_size = check_size("batch_size", batch_size)
         self.batch_size_mem = (
@@ -182,6 +171,20 @@ class DualMinibatchLoader:
             collate = _JointCollate(collate)
         kwargs = {**self.kwargs, "collate_fn": collate}
         return DataLoader(data, batch_sampler=batches, generator=self._worker_seeds, **kwargs)
+
+
+def _check_inputs(current_data: Any, memory_data: Any, dataloader_kwargs: dict[str, Any]) -> None:
+    """Raise unless both data arguments are usable and the DataLoader kwargs leave the loader's own alone."""
+    for forbidden in ("batch_size", "shuffle", "sampler", "batch_sampler", "generator"):
+        if forbidden in dataloader_kwargs:
+            raise TypeError(f"DualMinibatchLoader sets {forbidden} itself; it cannot be passed in dataloader_kwargs")
+    if not _is_dataset(current_data):
+        raise TypeError(f"current_data must be a dataset (__len__, __getitem__), got {type(current_data).__name__}")
+    if not (isinstance(memory_data, ExemplarsBuffer) or _is_dataset(memory_data)):
+        raise TypeError(
+            "memory_data must be a dataset (__len__, __getitem__) or an ExemplarsBuffer, "
+            f"got {type(memory_data).__name__}"
+        )
 
 
 def _stored_extras(memory: Dataset | ExemplarsBuffer) -> dict[str, torch.Tensor]:
