@@ -147,3 +147,27 @@ def start_preloaded(target, *args) -> multiprocessing.Process:
     process = context.Process(target=target, args=args)
     process.start()
     return process
+
+
+class InjectedError(Exception):
+    """The fault the tests inject inside an update."""
+
+
+def with_fault(monkeypatch, owner, name: str, call) -> bool:
+    """Run ``call()`` with ``owner.name`` raising :class:`InjectedError` right after it did its
+    work; return whether ``call`` reached that step."""
+    hits = []
+    original = getattr(owner, name)
+
+    def fail(*args, **kwargs):
+        original(*args, **kwargs)
+        hits.append(True)
+        raise InjectedError
+
+    with monkeypatch.context() as patch:
+        patch.setattr(owner, name, fail)
+        try:
+            call()
+        except InjectedError:
+            pass
+    return bool(hits)

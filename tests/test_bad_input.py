@@ -4,13 +4,14 @@ allowed, raised at construction where possible, and never a half-updated buffer.
 from __future__ import annotations
 
 import math
+from functools import partial
 from types import SimpleNamespace
 
 import pytest
 import torch
 from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset
 from avalanche.training.storage_policy import ClassBalancedBuffer
-from helpers import assert_same_state, id_dataset, make_naive
+from helpers import assert_same_state, id_dataset, make_naive, with_fault
 
 from avalanche_replay_ext import (
     AlphaReplay,
@@ -305,10 +306,6 @@ def test_gdumb_with_a_memory_larger_than_the_stream_trains_on_all_of_it(digits):
 
 
 # ---- faults inside an update: whatever fails, the buffer is exactly as before -------------
-class InjectedError(Exception):
-    """The fault the tests inject."""
-
-
 FAULT_POINTS = {  # internal step -> (object patched, attribute)
     "generator draw": (torch, "rand"),
     "source registration": (SourceTable, "commit"),
@@ -321,17 +318,6 @@ FAULT_POINTS = {  # internal step -> (object patched, attribute)
     "state load": (SlotStore, "load_state_dict"),
     "view build": (_slots, "build_view"),
 }
-
-
-def failing_after(original, hits: list):
-    """``original``, then a fault: the step has done its work when the update fails."""
-
-    def fail(*args, **kwargs):
-        original(*args, **kwargs)
-        hits.append(True)
-        raise InjectedError
-
-    return fail
 
 
 def filled(cls, digits):
@@ -365,17 +351,11 @@ def test_a_fault_at_any_step_of_an_update_leaves_the_buffer_exactly_as_before(cl
     state_dict() and the view as they were, and the buffer then continues like an untouched twin."""
     reached = []
     for point, (owner, name) in FAULT_POINTS.items():
-        buf, hits = filled(cls, digits), []
+        buf = filled(cls, digits)
         if path == "load":
             filled(cls, digits)  # draws of the global RNG, as the other calls' arguments make them
         before, view = buf.state_dict(), contents(buf)
-        with monkeypatch.context() as patch:
-            patch.setattr(owner, name, failing_after(getattr(owner, name), hits))
-            try:
-                OFFERS[path](buf, digits)
-            except InjectedError:
-                pass
-        if not hits:
+        if not with_fault(monkeypatch, owner, name, partial(OFFERS[path], buf, digits)):
             continue  # this path does not go through that step
         reached.append(point)
         assert_same_state(before, buf.state_dict(), f"{path}/{point}")

@@ -7,10 +7,11 @@ from __future__ import annotations
 import copy
 import io
 import pickle
+from functools import partial
 
 import pytest
 import torch
-from helpers import assert_same_state, listing
+from helpers import assert_same_state, listing, with_fault
 from torch.utils.data import DataLoader
 
 from avalanche_replay_ext import ClassBalancedReservoirBuffer, GreedyClassBalancedBuffer, ReservoirSamplingBuffer
@@ -272,21 +273,6 @@ def test_extras_names_cannot_reach_the_bookkeeping(cls, data):
 
 
 # ---- failures inside an update ------------------------------------------------------------
-class InjectedError(Exception):
-    """The fault the tests inject."""
-
-
-def failing_after(original, hits: list):
-    """``original``, then a fault: the step has done its work when the update fails."""
-
-    def fail(*args, **kwargs):
-        original(*args, **kwargs)
-        hits.append(True)
-        raise InjectedError
-
-    return fail
-
-
 FAULTS = {  # internal step -> (object patched, attribute); None: the buffer class
     "draw": (None, "_offer"),
     "extras write": (SlotStore, "_write_extras"),
@@ -310,17 +296,11 @@ def test_a_failure_inside_an_update_rolls_the_extras_back(cls, path, digits, dat
     and the buffer then continues like an untouched twin."""
     stream, reached = steps(digits, "mixed")[:40], []
     for fault, (owner, name) in FAULTS.items():
-        buf, hits = cls(30, seed=0), []
+        buf = cls(30, seed=0)
         feed(buf, data, stream)
         before, extras_before = buf.state_dict(), buf.stored_extras("logits")
         owner = owner or cls
-        with monkeypatch.context() as patch:
-            patch.setattr(owner, name, failing_after(getattr(owner, name), hits))
-            try:
-                UPDATES[path](buf, data)
-            except InjectedError:
-                pass
-        if not hits:
+        if not with_fault(monkeypatch, owner, name, partial(UPDATES[path], buf, data)):
             continue  # this path does not go through that step
         reached.append(fault)
         assert_same_state(before, buf.state_dict(), f"{path}/{fault}")
