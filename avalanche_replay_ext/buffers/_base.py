@@ -107,12 +107,7 @@ class SlotBuffer(ExemplarsBuffer):
         experience = self._check_experience(experience)
         offer = self._slots.resolve(new_data)
         n = len(offer.targets)
-        if indices is None:
-            indices = np.arange(n)
-        else:
-            indices = as_labels("indices", indices, nonnegative=False).numpy()
-            if len(indices) and (indices.min() < 0 or indices.max() >= n):
-                raise IndexError(f"indices must lie in [0, {n}) for this dataset")
+        indices = np.arange(n) if indices is None else _positions("indices", indices, n, " for this dataset")
         extras = self._slots.check_extras(extras, len(indices))
         if not len(indices):
             return
@@ -180,10 +175,7 @@ class SlotBuffer(ExemplarsBuffer):
             raise KeyError(f"no extras named {name!r}: the stored samples carry {list(self.extra_names)}")
         slots = self._view_slots()
         if positions is not None:
-            positions = as_labels("positions", positions, nonnegative=False).numpy()
-            if len(positions) and (positions.min() < 0 or positions.max() >= len(slots)):
-                raise IndexError(f"positions must lie in [0, {len(slots)}): the stored samples")
-            slots = slots[positions]
+            slots = slots[_positions("positions", positions, len(slots), ": the stored samples")]
         return self._slots.extras[name][torch.from_numpy(slots)]
 
     def _view_slots(self) -> np.ndarray:
@@ -249,6 +241,14 @@ class SlotBuffer(ExemplarsBuffer):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(max_size={self.max_size}, size={self._slots.size}, n_seen={self.n_seen})"
+
+
+def _positions(name: str, values: Any, n: int, where: str) -> np.ndarray:
+    """``values`` as an int64 array of positions in ``[0, n)``, else raise naming ``name``."""
+    positions = as_labels(name, values, nonnegative=False).numpy()
+    if len(positions) and (positions.min() < 0 or positions.max() >= n):
+        raise IndexError(f"{name} must lie in [0, {n}){where}")
+    return positions
 
 
 def _entering_rows(extras: dict[str, torch.Tensor] | None, entering: np.ndarray) -> dict[str, torch.Tensor] | None:

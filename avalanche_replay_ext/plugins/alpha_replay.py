@@ -128,7 +128,7 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
         drop_last: bool = False,
         **kwargs,
     ) -> None:
-        self.alpha = alpha_at(self.schedule, len(self._trained - {_experience_id(strategy)}))
+        self.alpha = alpha_at(self.schedule, self._experiences_before(strategy))
         mir = isinstance(self.retrieval, MIRRetrieval)
         memory = self.storage_policy
         if self.update_every == "experience" and not isinstance(memory, SlotBuffer):
@@ -147,6 +147,10 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
             drop_last=drop_last,
         )
         strategy.dataloader = self._dataloader = _CurrentMinibatches(self)
+
+    def _experiences_before(self, strategy: SupervisedTemplate) -> int:
+        """``t``: the distinct experiences trained before the current one."""
+        return len(self._trained - {_experience_id(strategy)})
 
     def before_training_epoch(self, strategy: SupervisedTemplate, **kwargs) -> None:
         check_dataloader_kept(self, strategy, self._dataloader)
@@ -196,6 +200,10 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
     def before_backward(self, strategy: SupervisedTemplate, **kwargs) -> None:
         step = self._step
         step.criterion, step.current_out = strategy._criterion, (strategy.mb_output.detach(), strategy.mb_y)
+        self._add_memory_terms(strategy, step)
+
+    def _add_memory_terms(self, strategy: SupervisedTemplate, step: _Step) -> None:
+        """Add ``alpha_t * criterion(memory)`` to the strategy's loss (with MIR, after choosing the samples)."""
         if step.memory is not None and isinstance(self.retrieval, MIRRetrieval):
             step.memory_out = self._mir_forward(strategy, step)
         if step.memory_out is not None:
@@ -236,19 +244,14 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
             extras = self._extras_offered(len(indices))
             if DistributedHelper.is_distributed:  # every process offers every process's samples, in rank order
                 indices, extras = _gathered(indices, extras)
-            experience = _experience_id(strategy)
             self.storage_policy.update_from_dataset(
-                strategy.adapted_dataset,
-                indices,
-                experience=experience if isinstance(experience, int) else None,
-                extras=extras,
+                strategy.adapted_dataset, indices, experience=experience_index(strategy.experience), extras=extras
             )
         self._step.memory = self._step.joint = self._step.extras = None  # the losses stay readable
 
     def _extras_offered(self, n: int) -> dict[str, torch.Tensor] | None:
         """Per-sample tensors offered to the buffer with the first ``n`` current samples (none here)."""
         return None
-
 
     def after_training_exp(self, strategy: SupervisedTemplate, **kwargs) -> None:
         if self.update_every == "experience":

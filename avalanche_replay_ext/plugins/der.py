@@ -11,7 +11,7 @@ from avalanche.training.storage_policy import ExemplarsBuffer
 from .._checks import check_bool
 from ..retrieval import MIRRetrieval, RetrievalPolicy
 from ..schedules import AlphaSchedule, ConstantAlpha, alpha_at, as_schedule
-from .alpha_replay import AlphaReplayPlugin, _experience_id
+from .alpha_replay import AlphaReplayPlugin, _Step
 
 if TYPE_CHECKING:
     from avalanche.training.templates import SupervisedTemplate
@@ -89,11 +89,10 @@ class DERPlugin(AlphaReplayPlugin, supports_distributed=True):
 
     def before_training_exp(self, strategy: SupervisedTemplate, **kwargs) -> None:
         super().before_training_exp(strategy, **kwargs)
-        self.beta = alpha_at(self.beta_schedule, len(self._trained - {_experience_id(strategy)}), "beta")
+        self.beta = alpha_at(self.beta_schedule, self._experiences_before(strategy), "beta")
 
-    def before_backward(self, strategy: SupervisedTemplate, **kwargs) -> None:
-        step = self._step
-        step.criterion, step.current_out = strategy._criterion, (strategy.mb_output.detach(), strategy.mb_y)
+    def _add_memory_terms(self, strategy: SupervisedTemplate, step: _Step) -> None:
+        """Add ``alpha_t * MSE`` to the stored logits and, for DER++, ``beta_t * CE`` to the labels."""
         if step.memory_out is None:
             return
         out, y = step.memory_out
