@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from ._checks import check_seed, check_size, make_generator
 from .buffers import SlotBuffer
-from .retrieval import RetrievalPolicy, check_retrieval
+from .retrieval import RetrievalPolicy, check_retrieval, memory_size
 
 Minibatch = list[torch.Tensor]  # Avalanche's [x, y, t]
 
@@ -114,19 +114,8 @@ class DualMinibatchLoader:
         order, n_fresh = self._share(n, self.shuffle)
         batches = self._split(order, self.batch_size, self.drop_last)
         step = start = 0  # step index; position of its first sample in this replica's order
-        is_buffer = isinstance(self.memory_data, ExemplarsBuffer)
         while step < len(batches):  # one memory cycle per round: about one pass over the memory
-            memory = self.memory_data.buffer if is_buffer else self.memory_data
-            if len(memory) == 0:  # no memory term; a buffer may fill during the epoch: look again next step
-                plan = [(b, None) for b in batches[step : step + 1 if is_buffer else len(batches)]]
-                data, extras = self.current_data, {}
-            else:
-                steps = min(len(batches) - step, -(-len(memory) // self.batch_size_mem))
-                # our buffers tell the policy what they record per sample (e.g. experiences)
-                source = self.memory_data if isinstance(self.memory_data, SlotBuffer) else memory
-                plan = list(zip(batches[step : step + steps], self._memory_batches(source, steps), strict=True))
-                data = _CurrentThenMemory(self.current_data, memory)
-                extras = _stored_extras(self.memory_data)
+            plan, data, extras = self._cycle(batches[step:])
             joint = [b.tolist() if m is None else torch.cat([b, m + n]).tolist() for b, m in plan]
             for (indices, mem), batch in zip(plan, self._loader(data, joint), strict=True):
                 self.current_indices, self.fresh_indices = indices, indices[: max(0, n_fresh - start)]
@@ -140,6 +129,26 @@ class DualMinibatchLoader:
                     yield [v[:k] for v in batch], None if mem is None else [v[k:] for v in batch]
             step += len(plan)
         self.joint = None
+
+    def _cycle(self, batches: list[torch.Tensor]) -> tuple[list, Dataset, dict[str, torch.Tensor]]:
+        """The next memory cycle: its steps (current indices, memory positions in the memory part
+        of the dataset, or None), the dataset they index (current samples, then memory ones) and
+        the memory samples' extras. With one of our buffers, the memory part holds only the
+        samples the cycle replays (read with the buffer's ``buffer_subset``), so a cycle costs
+        what it replays, not the buffer's size."""
+        is_buffer, ours = isinstance(self.memory_data, ExemplarsBuffer), isinstance(self.memory_data, SlotBuffer)
+        memory = self.memory_data if ours else self.memory_data.buffer if is_buffer else self.memory_data
+        if memory_size(memory) == 0:  # no memory term; a buffer may fill during the epoch: look again next step
+            return [(b, None) for b in batches[: 1 if is_buffer else len(batches)]], self.current_data, {}
+        steps = min(len(batches), -(-memory_size(memory) // self.batch_size_mem))
+        planned = self._memory_batches(memory, steps)  # our buffers tell the policy their groups
+        extras: dict[str, torch.Tensor] = {}
+        if ours:
+            picked = torch.cat(planned)
+            extras = {name: memory.stored_extras(name, picked) for name in memory.extra_names}
+            memory = memory.buffer_subset(picked)
+            planned = list(torch.arange(len(picked)).split([len(b) for b in planned]))
+        return list(zip(batches[:steps], planned, strict=True)), _CurrentThenMemory(self.current_data, memory), extras
 
     def _memory_batches(self, memory: Dataset | SlotBuffer, steps: int) -> list[torch.Tensor]:
         """This replica's memory minibatches for the next ``steps`` steps. The policy plans the
@@ -185,13 +194,6 @@ def _check_inputs(current_data: Any, memory_data: Any, dataloader_kwargs: dict[s
             "memory_data must be a dataset (__len__, __getitem__) or an ExemplarsBuffer, "
             f"got {type(memory_data).__name__}"
         )
-
-
-def _stored_extras(memory: Dataset | ExemplarsBuffer) -> dict[str, torch.Tensor]:
-    """The per-sample extras of one of our buffers, in the order of its ``buffer`` (else none)."""
-    if not isinstance(memory, SlotBuffer):
-        return {}
-    return {name: memory.stored_extras(name) for name in memory.extra_names}
 
 
 def _padded(batch: torch.Tensor, parts: int) -> torch.Tensor:

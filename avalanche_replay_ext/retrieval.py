@@ -10,6 +10,7 @@ steps' memory minibatches, as index tensors into the memory. Every memory miniba
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -49,23 +50,31 @@ class RandomRetrieval(RetrievalPolicy):
 
     The policy keeps its place in the current pass between calls (and in a checkpoint): give each
     loader or plugin its own. A memory that changed between calls is read anew; the rest of the
-    pass keeps the positions that still exist.
+    pass keeps the positions that still exist. A call costs O(steps * batch_size), plus O(len(memory))
+    once per pass.
     """
 
     def __init__(self) -> None:
         self._rest = torch.zeros(0, dtype=torch.long)  # the current pass's indices not drawn yet
+        self._bound = 0  # every index in _rest is below it (the memory size its pass was drawn for)
 
     def plan(
         self, memory: Dataset | ExemplarsBuffer, batch_size: int, steps: int, generator: torch.Generator
     ) -> list[torch.Tensor]:
         n = memory_size(memory)
         size = min(batch_size, n)
-        sequence, need = self._rest[self._rest < n], steps * size
+        sequence, need = self._rest, steps * size
+        if n < self._bound:  # the memory shrank: drop the positions that no longer exist
+            sequence = sequence[sequence < n]
         while len(sequence) < need:
             spanning = sequence[len(sequence) - len(sequence) % size :]  # an unfinished minibatch
             sequence = torch.cat([sequence, _next_pass(n, spanning, size, generator)])
-        self._rest = sequence[need:]
+        self._rest, self._bound = sequence[need:], n
         return list(sequence[:need].split(size)) if size else []
+
+    def __setstate__(self, state: dict) -> None:
+        bound = int(state["_rest"].max()) + 1 if len(state["_rest"]) else 0  # a policy pickled before `_bound`
+        self.__dict__.update({"_bound": bound, **state})
 
     def __repr__(self) -> str:
         return "RandomRetrieval()"
@@ -108,6 +117,8 @@ class BalancedRetrieval(RetrievalPolicy):
     def plan(
         self, memory: Dataset | ExemplarsBuffer, batch_size: int, steps: int, generator: torch.Generator
     ) -> list[torch.Tensor]:
+        if isinstance(memory, SlotBuffer):  # from the buffer's group index: no pass over the labels
+            return _balanced_draw(memory.group_positions(self.groupby), batch_size, steps, generator)
         groups = group_labels(memory, self.groupby)
         size = min(batch_size, len(groups))
         order = torch.argsort(groups, stable=True)  # memory indices, grouped
@@ -119,6 +130,20 @@ class BalancedRetrieval(RetrievalPolicy):
 
     def __repr__(self) -> str:
         return f"BalancedRetrieval(groupby={self.groupby!r})"
+
+
+def _balanced_draw(
+    groups: dict[int, Sequence[int]], batch_size: int, steps: int, generator: torch.Generator
+) -> list[torch.Tensor]:
+    """:meth:`BalancedRetrieval.plan`'s draws, made from each group's sorted positions (groups in
+    ascending order): O(steps * batch_size) lookups."""
+    members = list(groups.values())
+    sizes = torch.tensor([len(m) for m in members], dtype=torch.long)
+    size = min(batch_size, int(sizes.sum()))
+    picked = torch.randint(len(sizes), (steps, size), generator=generator)
+    within = (torch.rand(steps, size, generator=generator, dtype=torch.float64) * sizes[picked]).long()
+    chosen = [members[g][w] for g, w in zip(picked.flatten().tolist(), within.flatten().tolist(), strict=True)]
+    return list(torch.tensor(chosen, dtype=torch.long).view(steps, size))
 
 
 class MIRRetrieval(RetrievalPolicy):
@@ -186,6 +211,9 @@ def per_sample(criterion: Any) -> Any:
 
 
 def memory_size(memory: Dataset | ExemplarsBuffer) -> int:
+    """Number of samples in the memory (without building the view of one of our buffers)."""
+    if isinstance(memory, SlotBuffer):
+        return len(memory)
     return len(memory.buffer if isinstance(memory, ExemplarsBuffer) else memory)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -43,6 +43,7 @@ class SlotBuffer(ExemplarsBuffer):
     STATE_VERSION = 2  # 2: per-slot experiences
     _SLOT_EXTRA: dict[str, float | int] = {}  # per-slot values a subclass keeps next to the samples
     _STATE_EXTRA: tuple[str, ...] = ()  # what a subclass adds to `state_dict`
+    _DERIVED: tuple[str, ...] = ()  # attributes a subclass derives from the slots: None until rebuilt
 
     def __init__(self, max_size: int, seed: int | None = None) -> None:
         max_size = check_size("max_size", max_size)
@@ -66,7 +67,19 @@ class SlotBuffer(ExemplarsBuffer):
             self.__dict__.clear()
             self.__dict__.update(attributes)
             self.generator.set_state(rng)
+            self._forget_derived()  # they may hold the failed update's changes
             raise
+
+    def _forget_derived(self) -> None:
+        for name in self._DERIVED:
+            setattr(self, name, None)
+
+    def __len__(self) -> int:
+        """Number of samples stored (O(1); ``len(buffer.buffer)`` builds the view first)."""
+        return self._slots.size
+
+    def __bool__(self) -> bool:
+        return True  # a buffer is an object, not a container: an empty one is not falsy
 
     @property
     def buffer(self) -> AvalancheDataset:
@@ -173,14 +186,34 @@ class SlotBuffer(ExemplarsBuffer):
         in NaN (see the class docstring). Raises ``KeyError`` for a name the samples do not carry."""
         if name not in self.extra_names:
             raise KeyError(f"no extras named {name!r}: the stored samples carry {list(self.extra_names)}")
-        slots = self._view_slots()
-        if positions is not None:
-            slots = slots[_positions("positions", positions, len(slots), ": the stored samples")]
+        slots = self._view_slots() if positions is None else self._slots_at(positions)
         return self._slots.extras[name][torch.from_numpy(slots)]
+
+    def buffer_subset(self, positions: Any) -> AvalancheDataset:
+        """``buffer.subset(positions)`` without building :attr:`buffer`: the stored samples at
+        ``positions`` (a flat sequence of positions in :attr:`buffer`'s order, repeats allowed) as
+        one Avalanche dataset with their labels, in that order. A snapshot: later updates do not
+        change it. It costs O(len(positions)) whatever the number stored, so a replay loader
+        reads each step's memory samples this way."""
+        return self._slots.dataset(self._slots_at(positions))
+
+    def group_positions(self, groupby: str) -> dict[int, Sequence[int]]:
+        """Group (class, task label or experience, as ``groupby`` names) -> the positions of its
+        samples in :attr:`buffer`'s order, ascending, for the groups present, in ascending order.
+        Kept up to date as samples enter after it is first asked for (O(len log len) once, then
+        O(log len) per entering sample), so a balanced draw never reads all the labels. Live
+        sequences: read them before the next update."""
+        if groupby not in GROUPBY:
+            raise ValueError(f"groupby must be one of {list(GROUPBY)}, got {groupby!r}")
+        return self._slots.groups(GROUPBY[groupby]).members  # positions are slots here
 
     def _view_slots(self) -> np.ndarray:
         """The occupied slots in the order :attr:`buffer` lists their samples."""
         return np.arange(self._slots.size)
+
+    def _slots_at(self, positions: Any) -> np.ndarray:
+        """The slots of the samples at ``positions`` of :attr:`buffer` (checked: an int sequence in range)."""
+        return _positions("positions", positions, self._slots.size, ": the stored samples")
 
     def _offer(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Count the offered samples (class labels ``targets``) as seen; return the positions
@@ -215,6 +248,7 @@ class SlotBuffer(ExemplarsBuffer):
             self.experience = state["experience"]
             self._slots = slots
             self._load_extra(state)
+            self._forget_derived()
 
     def _load_extra(self, state: dict[str, Any]) -> None:
         """Restore what a subclass adds to :meth:`state_dict` (checked by ``_check_state``)."""
@@ -238,6 +272,9 @@ class SlotBuffer(ExemplarsBuffer):
         problem = _extras_state_problem(state["slots"])
         if problem:
             raise ValueError(f"state's slots extras {problem}; a {name} stores a dict name -> 2-D floating tensor")
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, **dict.fromkeys(self._DERIVED)}  # derived state is rebuilt when needed
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(max_size={self.max_size}, size={self._slots.size}, n_seen={self.n_seen})"

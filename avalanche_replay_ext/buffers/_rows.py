@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -58,13 +59,17 @@ class RowStore:
                 f"stores {tuple(self.x.shape[1:])} {self.x.dtype}"
             )
 
-    def append(self, x: torch.Tensor, y: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Store samples ``x`` (labels ``y``, x already on the CPU). ``live``: the rows still in
-        use. Returns the new rows' numbers and, if the storage was compacted, each old row's new
-        number (-1 if dropped); nothing changes if it raises."""
+    def append(
+        self, x: torch.Tensor, y: np.ndarray, live_rows: Callable[[], np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Store samples ``x`` (labels ``y``, x already on the CPU). ``live_rows()``: the rows still
+        in use, asked for only when the storage is full (then compacted to them and doubled, so
+        an append costs O(len(x)) amortised). Returns the new rows' numbers and, if the storage
+        was compacted, each old row's new number (-1 if dropped); nothing changes if it raises."""
         k, remap = len(x), None
         store_x, store_y, n = self.x, self.y, self.n
         if store_x is None or n + k > len(store_x):
+            live = live_rows()
             remap = np.full(n, -1, dtype=np.int64)
             remap[live] = np.arange(len(live))
             cap = max(2 * (len(live) + k), 16)

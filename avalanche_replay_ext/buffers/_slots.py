@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
@@ -12,8 +13,10 @@ import torch
 from avalanche.benchmarks.utils import AvalancheDataset
 
 from .. import _avalanche_compat as compat
+from ._groups import GroupIndex
 from ._rows import RowStore, rows_dataset
 from ._sources import Offered, SourceTable, part_view
+from ._undo import UndoLog
 
 ROW_SOURCE = -1  # source id of a slot whose sample is a tensor row of the RowStore
 # slot-aligned int64 arrays and their empty value; `experiences`: the experience each sample arrived in
@@ -64,6 +67,10 @@ class SlotStore:
     and width stay those of the offered datasets. Changes made inside :meth:`transaction` are all
     undone if it raises.
 
+    A write costs what it writes, not the number of slots: the slots per source are counted as
+    they change, a field's :meth:`groups` index (built on first use) is moved slot by slot, and a
+    rollback writes back only the entries the transaction overwrote.
+
     Per-sample ``extras`` (name -> floating tensor of one row per slot, allocated with the slot
     arrays) live in a dict of their own, so no extras name can touch the bookkeeping. Rows are as
     wide as the widest row stored under that name; narrower rows are padded with NaN.
@@ -81,7 +88,9 @@ class SlotStore:
         self._view: AvalancheDataset | None = None
         self._pruned_at = 0  # number of sources after the last prune
         self._shapes: dict[int, Any] = {}  # sid -> shape of its samples, once read (replaced, never changed)
-        self._undo: list | None = None  # (array, slots, old values), while in a transaction
+        self.counts: dict[int, int] = {}  # source id (ROW_SOURCE: tensor rows) -> slots holding its samples (> 0)
+        self._groups: dict[str, GroupIndex] = {}  # field -> its group index, once built (see `groups`)
+        self._undo: UndoLog | None = None  # while in a transaction
         self.version = 0  # bumped on every change, for caches of derived views
 
     @contextmanager
@@ -89,14 +98,14 @@ class SlotStore:
         """Run the block; if it raises, put the store back exactly as it was."""
         attributes, sources, rows = dict(self.__dict__), self.sources, self.rows
         marks = sources.mark(), rows.mark()
-        self._undo = []
+        self._undo = undo = UndoLog()
         try:
             yield
         except BaseException:
-            for array, slots, old in reversed(self._undo):
-                array[slots] = old
+            undo.undo()
             self.__dict__.clear()
             self.__dict__.update(attributes)
+            self._groups = {}  # they may hold the failed update's moves: rebuilt when next used
             sources.reset(marks[0])
             rows.reset(marks[1])
             raise
@@ -111,15 +120,23 @@ class SlotStore:
     def check_batch(self, x: torch.Tensor) -> None:
         """Raise if tensor samples ``x`` could not be stored and collated next to those held."""
         self.rows.check(x)
-        refs = np.flatnonzero(self.source[: self.size] != ROW_SOURCE)[:1]
-        if len(refs):
-            held = self._shape(int(self.source[refs[0]]), lambda: self.dataset(refs)[0][0])
+        held = self._dataset_shape()
+        if held is not None:
             _same_shape("x samples", tuple(x.shape[1:]), "dataset samples", held)
+
+    def _dataset_shape(self) -> Any:
+        """The shape of the dataset samples held (None: none held), read from one of them once per source."""
+        sids = [sid for sid in self.counts if sid != ROW_SOURCE]
+        known = [sid for sid in sids if sid in self._shapes]
+        if known or not sids:
+            return self._shapes[known[0]] if known else None
+        slot = np.flatnonzero(self.source[: self.size] == sids[0])[:1]  # once per source
+        return self._shape(sids[0], lambda: self.dataset(slot)[0][0])
 
     def check_dataset(self, offer: Offered, dataset: Any, index: int) -> None:
         """Raise if ``dataset``'s samples (``dataset[index]`` read as one of them) could not be
         collated next to the tensor samples held."""
-        if self.rows.x is not None and len(self._live_rows()):
+        if self.counts.get(ROW_SOURCE):
             sid = offer.sid if offer.register is None else None
             shape = self._shape(sid, lambda: dataset[index][0])
             _same_shape("dataset samples", shape, "tensor samples", tuple(self.rows.x.shape[1:]))
@@ -185,7 +202,7 @@ class SlotStore:
         ``extras`` rows as in :meth:`write_refs`."""
         if not len(slots):
             return
-        rows, remap = self.rows.append(x, y, self._live_rows())
+        rows, remap = self.rows.append(x, y, self._live_rows)
         if remap is not None:
             index, held = self.index.copy(), self.source[: self.size] == ROW_SOURCE
             index[: self.size][held] = remap[index[: self.size][held]]
@@ -200,13 +217,48 @@ class SlotStore:
         self._reserve(end)
         if extras:
             self._write_extras(slots, extras)
+        held = slots < self.size  # the slots whose old values are replaced
+        self._count(Counter(self.source[slots[held]].tolist()), -1)
+        self._count(Counter(np.broadcast_to(values["source"], slots.shape).tolist()), +1)
         for name, value in values.items():
             array = getattr(self, name)
+            if name in self._groups:
+                self._regroup(self._groups[name], slots, held, array, value)
             if self._undo is not None:
-                self._undo.append((array, slots, array[slots].copy()))
+                self._undo.record(array, slots)
             array[slots] = value
         self.size = max(self.size, end)
         self._changed()
+
+    def _count(self, sources: Counter, sign: int) -> None:
+        """Add ``sign`` times each source's number in ``sources`` to its slot count."""
+        for sid, k in sources.items():
+            if self._undo is not None:
+                self._undo.record(self.counts, sid)
+            total = self.counts.get(sid, 0) + sign * k
+            if total:
+                self.counts[sid] = total
+            else:
+                del self.counts[sid]
+
+    @staticmethod
+    def _regroup(index: GroupIndex, slots: np.ndarray, held: np.ndarray, array: np.ndarray, value: Any) -> None:
+        """Move each of ``slots`` to its new group ``value`` in ``index`` (``held``: it had one before)."""
+        new = np.broadcast_to(value, slots.shape).tolist()
+        old = np.where(held, array[slots], -1).tolist()
+        for slot, was, had, now in zip(slots.tolist(), old, held.tolist(), new, strict=True):
+            index.move(slot, was if had else None, now)
+
+    def groups(self, field: str, values: np.ndarray | None = None) -> GroupIndex:
+        """The :class:`GroupIndex` of a per-slot field (``"targets"``, ``"tasks"``, ``"experiences"``):
+        built on first use, O(size log size), from ``values`` if given (the values of slots
+        ``0, 1, ...``), else from the occupied slots; then kept up to date by every write, so a
+        buffer may also move slots in it ahead of the write that stores them."""
+        index = self._groups.get(field)
+        if index is None:
+            index = GroupIndex(getattr(self, field)[: self.size] if values is None else values)
+            self._groups = {**self._groups, field: index}
+        return index
 
     def _reserve(self, n: int) -> None:
         """Allocate the slot arrays for at least ``n`` slots (doubling, up to the capacity)."""
@@ -230,7 +282,7 @@ class SlotStore:
             if store is None or store.shape[1] != rows.shape[1]:
                 store, rows = self._fit_extras(name, rows)
             if self._undo is not None:
-                self._undo.append((store, index, store.index_select(0, index)))
+                self._undo.record(store, index)
             store.index_copy_(0, index, rows)
 
     def _fit_extras(self, name: str, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -253,8 +305,14 @@ class SlotStore:
         self.version += 1
 
     def _prune(self) -> None:
-        self.sources.retain(set(np.unique(self.source[: self.size]).tolist()))
+        self.sources.retain(set(self.counts))
         self._pruned_at = len(self.sources)
+
+    def _recount(self) -> None:
+        """Count the slots per source and forget derived indices (after slots were moved wholesale)."""
+        sids, n = np.unique(self.source[: self.size], return_counts=True)
+        self.counts = dict(zip(sids.tolist(), n.tolist(), strict=True))
+        self._groups = {}
 
     def keep(self, slots: np.ndarray, capacity: int) -> None:
         """Keep only ``slots`` (moved to the front, in that order) and set a new capacity."""
@@ -264,6 +322,7 @@ class SlotStore:
         self.extras = {name: rows[kept] for name, rows in self.extras.items()} if len(slots) else {}
         self.capacity, self.size = capacity, len(slots)
         self._compact_rows()
+        self._recount()
         self._prune()
         self._changed()
 
@@ -323,6 +382,7 @@ class SlotStore:
         self.sources.load_state_dict(state["sources"])
         self.rows.load_state_dict(state["rows"])
         self.extras = {name: rows.clone() for name, rows in state["extras"].items()}
+        self._recount()
         self._pruned_at = len(self.sources)
 
     def __getstate__(self) -> dict[str, Any]:

@@ -57,18 +57,17 @@ class ClassBalancedReservoirBuffer(SlotBuffer):
         self.seen_counts: dict[int, int] = {}  # class -> samples of it offered so far, in the order first seen
         self.full_classes: dict[int, None] = {}  # ordered set: the full classes, in the order they became full
         self._stored: dict[int, int] = {}  # class -> samples of it stored (> 0), what the slots hold
-        self._members: dict[int, np.ndarray] | None = None  # stored class -> its slots, in slot order (None: stale)
 
     def _offer(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         labels = targets.tolist()
         draws = torch.rand(len(labels), generator=self.generator, dtype=torch.float64).tolist()
         self.n_seen += len(labels)
-        step = _Step(self._slots, self.max_size, self._stored, self.full_classes, self._members)
+        step = _Step(self._slots, self.max_size, self._stored, self.full_classes)
         seen = dict(self.seen_counts)
         for pos, (y, u) in enumerate(zip(labels, draws, strict=True)):
             seen[y] = seen.get(y, 0) + 1
             step.offer(pos, y, u, seen[y])
-        self.seen_counts, self._stored, self.full_classes, self._members = seen, step.stored, step.full, step.members
+        self.seen_counts, self._stored, self.full_classes = seen, step.stored, step.full
         return step.result()
 
     def class_counts(self) -> dict[int, int]:
@@ -92,7 +91,7 @@ class ClassBalancedReservoirBuffer(SlotBuffer):
         with self._transaction():
             self._slots.keep(self._survivors(new_size), new_size)
             self.max_size = new_size
-            self._stored, self._members = _stored_counts(self._slots.targets[: self._slots.size]), None
+            self._stored = _stored_counts(self._slots.targets[: self._slots.size])
             if self._slots.size == new_size:  # full: the largest classes are full classes
                 self.full_classes = _with_largest(self.full_classes, self._stored)
 
@@ -128,10 +127,7 @@ class ClassBalancedReservoirBuffer(SlotBuffer):
     def _load_extra(self, state: dict[str, Any]) -> None:
         self.seen_counts = {int(c): int(n) for c, n in state["seen_counts"].items()}
         self.full_classes = dict.fromkeys(int(c) for c in state["full_classes"])
-        self._stored, self._members = _stored_counts(self._slots.targets[: self._slots.size]), None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_members": None}  # rebuilt from the slots when needed
+        self._stored = _stored_counts(self._slots.targets[: self._slots.size])
 
     def __repr__(self) -> str:
         return f"{super().__repr__()[:-1]}, full_classes={list(self.full_classes)})"
@@ -139,16 +135,14 @@ class ClassBalancedReservoirBuffer(SlotBuffer):
 
 class _Step:
     """The working state of one update of a :class:`ClassBalancedReservoirBuffer`: the rule applied
-    sample by sample to copies of the counts and of the index of each class's slots (built from
-    the slots when stale, then kept up to date: an eviction moves one slot between two classes, a
-    replacement within a class changes no slot's class)."""
+    sample by sample to a copy of the class counts and to the store's index of each class's slots,
+    which it moves as samples enter (the update's write then finds it up to date; a failed update
+    drops it)."""
 
-    def __init__(self, slots: Any, cap: int, stored: dict, full: dict, members: dict | None) -> None:
-        self._held, self._size0 = slots.targets, slots.size  # the slots' classes before the update (read only)
+    def __init__(self, slots: Any, cap: int, stored: dict, full: dict) -> None:
+        self.index = slots.groups("targets")
         self.size, self.cap = slots.size, cap
-        self.stored, self.full, self.members = dict(stored), full, members  # `full`, `members`: copied on change
-        self._own = False  # whether `members` is this update's own copy
-        self._filled: list[int] = []  # classes of the slots filled by this update (from `size0`)
+        self.stored, self.full = dict(stored), full  # `full`: replaced on change
         self.taken: dict[int, int] = {}  # slot -> position of the offered sample now in it
 
     def offer(self, pos: int, y: int, u: float, n: int) -> None:
@@ -156,26 +150,19 @@ class _Step:
         if self.size < self.cap:  # room: every sample enters
             slot = self.size
             self.size += 1
-            self._filled.append(y)
+            self.index.move(slot, None, y)
             self.stored[y] = self.stored.get(y, 0) + 1
-            self.members = None  # a new slot: rebuilt when next needed
             if self.size == self.cap:
                 self.full = _with_largest(self.full, self.stored)
         elif y in self.full:  # reservoir sampling within the class
             j = min(int(u * n), n - 1)
             if j >= self.stored.get(y, 0):
                 return
-            slot = int(self._slots_of(y)[j])
+            slot = self.index.members[y][j]
         else:  # replaces a uniform sample of the largest classes
             slot = self._evict(u, y)
             self.full = _with_largest(self.full, self.stored)
         self.taken[slot] = pos
-
-    def _slots_of(self, c: int) -> np.ndarray:
-        if self.members is None:
-            classes = np.concatenate([self._held[: self._size0], np.array(self._filled, dtype=np.int64)])
-            self.members, self._own = _index(classes), True
-        return self.members[c]
 
     def _evict(self, u: float, y: int) -> int:
         """Move a slot drawn uniformly from the largest classes' slots (by ``u``) to class ``y``."""
@@ -183,15 +170,11 @@ class _Step:
         largest = sorted(c for c, m in self.stored.items() if m == top)
         k = min(int(u * top * len(largest)), top * len(largest) - 1)
         old, j = largest[k // top], k % top
-        slot = int(self._slots_of(old)[j])
-        if not self._own:
-            self.members, self._own = dict(self.members), True
-        self.members[old] = np.delete(self.members[old], j)
-        into = self.members.get(y)
-        self.members[y] = np.array([slot]) if into is None else np.insert(into, np.searchsorted(into, slot), slot)
+        slot = self.index.members[old][j]
+        self.index.move(slot, old, y)
         self.stored[old] -= 1
         if not self.stored[old]:
-            del self.stored[old], self.members[old]
+            del self.stored[old]
         self.stored[y] = self.stored.get(y, 0) + 1
         return slot
 
@@ -199,13 +182,6 @@ class _Step:
         """Positions of the entering samples, the slots they take, no per-slot extras."""
         entering = np.fromiter(self.taken.values(), dtype=np.int64, count=len(self.taken))
         return entering, np.fromiter(self.taken, dtype=np.int64, count=len(self.taken)), {}
-
-
-def _index(classes: np.ndarray) -> dict[int, np.ndarray]:
-    """Class -> the slots holding it, in slot order, for the slots' ``classes``."""
-    order = np.argsort(classes, kind="stable")
-    labels, starts = np.unique(classes[order], return_index=True)
-    return dict(zip(labels.tolist(), np.split(order, starts[1:]), strict=True))
 
 
 def _stored_counts(targets: np.ndarray) -> dict[int, int]:

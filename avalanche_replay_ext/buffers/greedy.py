@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ class GreedyClassBalancedBuffer(SlotBuffer):
 
     STATE_KIND = "greedy"
     _STATE_EXTRA = ("seen_classes",)
+    _DERIVED = ("_groups", "_view")
 
     def __init__(self, max_size: int, seed: int | None = None) -> None:
         super().__init__(max_size, seed)
@@ -49,25 +51,23 @@ class GreedyClassBalancedBuffer(SlotBuffer):
         draws = torch.rand(len(labels), generator=self.generator, dtype=torch.float64).tolist()
         self.n_seen += len(labels)
         size, cap = self._slots.size, self.max_size
-        slot_class = np.zeros(min(cap, size + len(labels)), dtype=np.int64)  # updated as samples enter
-        slot_class[:size] = self._slots.targets[:size]
-        classes, n_per_class = np.unique(slot_class[:size], return_counts=True)
+        index = self._slots.groups("targets")  # each class's slots, moved as samples enter
         counts: dict[int, int] = dict.fromkeys(self.seen_classes, 0)
-        counts.update(zip(classes.tolist(), n_per_class.tolist(), strict=True))
+        counts.update(index.sizes())
         taken: dict[int, int] = {}  # slot -> position of the offered sample now in it
         for pos, (y, u) in enumerate(zip(labels, draws, strict=True)):
             counts.setdefault(y, 0)
             if size < cap:
-                slot = size
+                slot, was = size, None
                 size += 1
             elif counts[y] < cap / len(counts):
-                largest = max(counts, key=counts.__getitem__)  # first seen among ties
-                members = np.flatnonzero(slot_class == largest)
-                slot = int(members[int(u * len(members))])
-                counts[largest] -= 1
+                was = max(counts, key=counts.__getitem__)  # the largest class, first seen among ties
+                members = index.members[was]
+                slot = members[int(u * len(members))]
+                counts[was] -= 1
             else:
                 continue
-            slot_class[slot] = y
+            index.move(slot, was, y)
             counts[y] += 1
             taken[slot] = pos
         self.seen_classes = dict.fromkeys(counts)  # a new dict: the transaction keeps the old one
@@ -118,6 +118,30 @@ class GreedyClassBalancedBuffer(SlotBuffer):
     def _view_slots(self) -> np.ndarray:
         return self._class_order()[2]
 
+    def _class_starts(self) -> tuple[list[int], np.ndarray, dict]:
+        """The stored classes in the order first seen, where each starts in :attr:`buffer`, and
+        each class's slots (O(classes), from the class index)."""
+        members = self._slots.groups("targets").members
+        classes = [c for c in self.seen_classes if c in members]
+        return classes, np.cumsum([0] + [len(members[c]) for c in classes]), members
+
+    def _slots_at(self, positions: Any) -> np.ndarray:
+        positions = super()._slots_at(positions)
+        classes, starts, members = self._class_starts()
+        which = (np.searchsorted(starts, positions, side="right") - 1).tolist()
+        picked = [members[classes[w]][p - starts[w]] for w, p in zip(which, positions.tolist(), strict=True)]
+        return np.array(picked, dtype=np.int64)
+
+    def group_positions(self, groupby: str) -> dict[int, Sequence[int]]:
+        if groupby != "class":  # by task or experience: from all the labels, O(size log size)
+            groups = self.stored_groups(groupby).numpy()
+            order = np.argsort(groups, kind="stable")
+            labels, starts = np.unique(groups[order], return_index=True)
+            return dict(zip(labels.tolist(), np.split(order, starts[1:]) if len(labels) else [], strict=True))
+        classes, starts, _ = self._class_starts()  # the classes lie in consecutive ranges
+        ranges = {c: range(int(starts[i]), int(starts[i + 1])) for i, c in enumerate(classes)}
+        return dict(sorted(ranges.items()))
+
     def class_counts(self) -> dict[int, int]:
         """Number of stored samples per seen class (0 for classes evicted entirely)."""
         classes, counts, _ = self._class_order()
@@ -152,10 +176,6 @@ class GreedyClassBalancedBuffer(SlotBuffer):
 
     def _load_extra(self, state: dict[str, Any]) -> None:
         self.seen_classes = dict.fromkeys(int(c) for c in state["seen_classes"])
-        self._groups = self._view = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_groups": None, "_view": None}
 
 
 class _ClassGroup:

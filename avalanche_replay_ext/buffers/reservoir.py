@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
 
 import numpy as np
@@ -19,8 +20,10 @@ class ReservoirSamplingBuffer(SlotBuffer):
     experiences (:meth:`post_adapt`, :meth:`update_from_dataset`), index subsets of a dataset,
     or tensor minibatches (:meth:`update_from_batch`). Each sample draws a uniform key and the
     buffer keeps the ``max_size`` largest keys (Vitter, "Random sampling with a reservoir",
-    ACM TOMS 1985; the keyed form of Efraimidis & Spirakis, IPL 2006). One update costs
-    O(max_size + batch), independent of how many updates came before it.
+    ACM TOMS 1985; the keyed form of Efraimidis & Spirakis, IPL 2006). A min-heap of the held
+    keys gives the sample each entering one replaces, so an update costs O(batch log batch +
+    entering log max_size), independent of ``max_size`` and of the updates before it; the heap is
+    built, O(max_size), when the memory first fills and after a resize, a load or unpickling.
 
     Dataset samples are kept by reference (no copy; their transforms still apply); tensor
     minibatches are copied into rows that grow with the samples held. ``buffer`` is an
@@ -35,26 +38,42 @@ class ReservoirSamplingBuffer(SlotBuffer):
 
     STATE_KIND = "reservoir"
     _SLOT_EXTRA = {"keys": 0.0}  # each slot's reservoir key
+    _DERIVED = ("_heap",)
+
+    def __init__(self, max_size: int, seed: int | None = None) -> None:
+        super().__init__(max_size, seed)
+        self._heap: list[tuple[float, int]] | None = None  # (key, slot) of every held slot, once built
 
     def _offer(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         n_new = len(targets)
         keys = torch.rand(n_new, generator=self.generator, dtype=torch.float64).numpy()
         self.n_seen += n_new
         size, cap = self._slots.size, self.max_size
-        held = self._slots.keys[:size]
         if size + n_new <= cap:  # room for all
+            self._heap = None  # built when the memory is full
             return np.arange(n_new), np.arange(size, size + n_new), {"keys": keys}
-        if size == cap and keys.max(initial=-1.0) <= held.min():  # the usual case late in a stream
+        heap, free = self._key_heap(), cap - size
+        if not free and keys.max() <= heap[0][0]:  # the usual case late in a stream
             nothing = np.zeros(0, dtype=np.int64)
             return nothing, nothing, {"keys": keys[:0]}
-        everything = np.concatenate([held, keys])
-        top = np.argpartition(everything, len(everything) - cap)[-cap:]  # the cap largest keys
-        new = top >= size
-        entering = np.sort(top[new] - size)
-        kept = np.zeros(size, dtype=bool)
-        kept[top[~new]] = True
-        slots = np.concatenate([np.flatnonzero(~kept), np.arange(size, cap)])
+        # the cap largest of the held and new keys: the `free` largest new keys take the free
+        # slots; each next largest new key enters while it beats the smallest held key left
+        order, evicted = np.argsort(-keys, kind="stable"), []
+        for key in keys[order[free:]].tolist():
+            if not heap or key <= heap[0][0]:
+                break
+            evicted.append(heapq.heappop(heap)[1])
+        entering = np.sort(order[: free + len(evicted)])
+        slots = np.concatenate([np.sort(np.array(evicted, dtype=np.int64)), np.arange(size, cap)])
+        for key, slot in zip(keys[entering].tolist(), slots.tolist(), strict=True):
+            heapq.heappush(heap, (key, slot))
         return entering, slots, {"keys": keys[entering]}
+
+    def _key_heap(self) -> list[tuple[float, int]]:
+        if self._heap is None:
+            self._heap = list(zip(self._slots.keys[: self._slots.size].tolist(), range(self._slots.size), strict=True))
+            heapq.heapify(self._heap)
+        return self._heap
 
     def resize(self, strategy: Any, new_size: int) -> None:
         """Change ``max_size``. Shrinking keeps the samples with the largest keys, a uniform
@@ -65,3 +84,4 @@ class ReservoirSamplingBuffer(SlotBuffer):
             order = np.argsort(-self._slots.keys[: self._slots.size], kind="stable")[:new_size]
             self._slots.keep(order, new_size)
             self.max_size = new_size
+            self._heap = None

@@ -73,10 +73,10 @@ class DERPlugin(AlphaReplayPlugin, supports_distributed=True):
     def before_training(self, strategy: SupervisedTemplate, **kwargs) -> None:
         """Stop before any change if the buffer holds samples without their logits."""
         held = self.storage_policy.extra_names
-        if len(self.storage_policy.buffer) and held != ("logits",):
+        if len(self.storage_policy) and held != ("logits",):
             raise ValueError(
                 "DERPlugin needs a storage_policy whose samples carry their logits (extras ('logits',)); "
-                f"it holds {len(self.storage_policy.buffer)} samples with extras {held}"
+                f"it holds {len(self.storage_policy)} samples with extras {held}"
             )
         super().before_training(strategy, **kwargs)
 
