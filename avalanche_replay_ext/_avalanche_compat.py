@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import avalanche.benchmarks.utils as _utils
@@ -59,59 +59,86 @@ _VIEW_TYPES = (
 
 # ---- labels ------------------------------------------------------------------------------------
 class LeafCache:
-    """Label arrays of the shared FlatData nodes under a dataset's attribute, kept for the few most
-    recent nodes: the subsets of one experience share them, so each subset's labels cost O(len)."""
+    """Values computed from tuples of Avalanche objects (the children of a flat-data node: their
+    labels, or their signatures), kept for the ``size`` most recently used tuples and keyed by
+    the objects' identity. The subsets and mini-experiences of one dataset share its children,
+    so once these are read each one costs what it holds, not what the dataset behind it holds.
+
+    An entry holds its objects, so their ids are not reused while it lives. Entries are never
+    invalidated: Avalanche's data attributes, flat-data nodes and the label sequences under them
+    are immutable by contract (each operation builds new ones); a leaf changed in place (say, a
+    wrapped torch dataset's ``targets`` list edited afterwards) is not seen."""
 
     def __init__(self, size: int = 8) -> None:
-        self.size, self._arrays = size, OrderedDict()
+        self.size, self._entries = size, OrderedDict()
 
-    def get(self, node: Any, compute: Any) -> np.ndarray:
-        hit = self._arrays.get(id(node))
-        if hit is not None and hit[0] is node:
-            self._arrays.move_to_end(id(node))
+    def get(self, nodes: tuple, compute: Callable[[tuple], Any]) -> Any:
+        """``compute(nodes)``, computed once while ``nodes`` stay among the most recent."""
+        key = tuple(map(id, nodes))
+        hit = self._entries.get(key)
+        if hit is not None:  # the entry holds its nodes, so these ids are theirs
+            self._entries.move_to_end(key)
             return hit[1]
-        array = compute(node)
-        self._arrays[id(node)] = (node, array)  # the node is held, so its id is not reused
-        if len(self._arrays) > self.size:
-            self._arrays.popitem(last=False)
-        return array
+        value = compute(nodes)
+        self._entries[key] = (nodes, value)
+        if len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+        return value
 
     def __getstate__(self) -> dict:
-        return {"size": self.size, "_arrays": OrderedDict()}
+        return {"size": self.size, "_entries": OrderedDict()}
 
 
 def gather(values: Any, cache: LeafCache | None = None) -> Any:
     """A data attribute's values as one integer array, read from its FlatData leaves with array
     indexing instead of one Python call per element; anything else is returned unchanged (for
-    ``as_labels`` to convert or reject). The array may be the cache's or the dataset's own:
-    read it, never write to it."""
+    ``as_labels`` to convert or reject). With a ``cache``, the leaves behind a subset are read
+    once (per tuple of a node's children), so a subset's labels cost its length. The array may
+    be the cache's (read-only) or the dataset's own: read it, never write to it."""
     try:
-        return _gathered(values, cache, top=True)
+        return _gathered(values, cache)
     except (TypeError, AttributeError):
         return values
 
 
-def _gathered(seq: Any, cache: LeafCache | None, top: bool = False) -> np.ndarray:
+def _gathered(seq: Any, cache: LeafCache | None) -> np.ndarray:
     if _is(seq, DataAttribute):
-        return _gathered(seq.data, cache, top)
+        return _gathered(seq.data, cache)
+    if not _is(seq, FlatData):
+        return _leaf_array(seq)
+    children = tuple(seq._datasets)
+    if cache is None or len(seq) >= sum(map(len, children)):  # all it holds: nothing to save by caching
+        flat = _children_labels(children)
+    else:
+        flat = cache.get(children, _children_labels)
+    if flat is None:
+        raise TypeError("not integer labels")  # as_labels reports it properly
+    return flat if seq._indices is None else flat[index_array(seq._indices)]
+
+
+def _children_labels(children: tuple) -> np.ndarray | None:
+    """The labels of a flat-data node's children, concatenated (read-only); None where they are
+    not integer labels (kept so, so that a bad leaf is not read again on every offer)."""
+    try:
+        parts = [_gathered(c, None) for c in children]
+    except (TypeError, AttributeError):
+        return None
+    flat = parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    flat = flat.view()  # the flag is the view's: a leaf that is the caller's own array stays writable
+    flat.flags.writeable = False
+    return flat
+
+
+def _leaf_array(seq: Any) -> np.ndarray:
+    """A leaf label sequence (list, tuple, array, tensor, ``ConstantSequence``) as an integer array."""
     if _is(seq, ConstantSequence):
         return np.full(len(seq), seq[0]) if len(seq) else np.zeros(0, dtype=np.int64)
-    if _is(seq, FlatData):
-        if cache is not None and not top:
-            return cache.get(seq, lambda node: _flat_labels(node, None))
-        return _flat_labels(seq, cache)
     if isinstance(seq, (list, tuple, np.ndarray, torch.Tensor)):
         array = np.asarray(seq.cpu() if isinstance(seq, torch.Tensor) else seq)
         if array.ndim != 1 or array.dtype.kind not in "iu":
             raise TypeError("not a flat integer sequence")  # as_labels reports it properly
         return array
     raise TypeError(f"unknown sequence type {type(seq).__name__}")
-
-
-def _flat_labels(node: Any, cache: LeafCache | None) -> np.ndarray:
-    parts = [_gathered(d, cache) for d in node._datasets]
-    flat = parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-    return flat if node._indices is None else flat[index_array(node._indices)]
 
 
 def is_avalanche_dataset(obj: Any) -> bool:
@@ -151,9 +178,10 @@ _FLAT_ATTRIBUTES = (
 
 def source_key(dataset: Any, signatures: LeafCache | None = None) -> tuple | None:
     """What makes two datasets interchangeable up to their index list: class, flat-data children
-    (by :func:`node_signature`, through the ``signatures`` cache if given), flattening flag, label
-    attributes and collate function. ``None`` when the dataset is not one this module can see
-    through (the buffers then keep it as a source of its own)."""
+    (by :func:`node_signature`, which reads a child's whole index list: through the ``signatures``
+    cache if given, once per tuple of children), flattening flag, label attributes and collate
+    function. ``None`` when the dataset is not one this module can see through (the buffers then
+    keep it as a source of its own)."""
     flat, attributes = getattr(dataset, "_flat_data", None), getattr(dataset, "_data_attributes", None)
     if type(dataset) not in _VIEW_TYPES or not isinstance(attributes, dict) or not attributes.keys() <= _LABELS:
         return None
@@ -161,9 +189,13 @@ def source_key(dataset: Any, signatures: LeafCache | None = None) -> tuple | Non
         if not hasattr(flat, name):
             return None
     labels = tuple((name, bool(a.use_in_getitem)) for name, a in attributes.items())
-    sign = node_signature if signatures is None else functools.partial(signatures.get, compute=node_signature)
-    children = tuple(sign(c) for c in flat._datasets)
-    return type(dataset), children, flat._can_flatten, labels, id(dataset.collate_fn)
+    children = tuple(flat._datasets)
+    signs = _signatures(children) if signatures is None else signatures.get(children, _signatures)
+    return type(dataset), signs, flat._can_flatten, labels, id(dataset.collate_fn)
+
+
+def _signatures(children: tuple) -> tuple:
+    return tuple(node_signature(c) for c in children)
 
 
 def node_signature(node: Any) -> Any:

@@ -146,6 +146,8 @@ class DualMinibatchLoader:
         if ours:
             picked = torch.cat(planned)
             extras = {name: memory.stored_extras(name, picked) for name in memory.extra_names}
+            if self.kwargs.get("pin_memory") and torch.cuda.is_available():  # copied to the GPU like the samples
+                extras = {name: rows.pin_memory() for name, rows in extras.items()}
             memory = memory.buffer_subset(picked)
             planned = list(torch.arange(len(picked)).split([len(b) for b in planned]))
         return list(zip(batches[:steps], planned, strict=True)), _CurrentThenMemory(self.current_data, memory), extras

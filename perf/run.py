@@ -25,6 +25,7 @@ import gdumb_accuracy  # noqa: E402
 import gdumb_samplers  # noqa: E402
 import memory  # noqa: E402
 import online_throughput  # noqa: E402
+import scale  # noqa: E402
 import stock_online  # noqa: E402
 
 SCRIPTS = [  # (script, its own flags)
@@ -38,6 +39,7 @@ SCRIPTS = [  # (script, its own flags)
     (der_replay, []),
     (memory, []),
     (checkpoint_sizes, []),
+    (scale, []),
     (gdumb_samplers, []),
     (gdumb_accuracy, []),
 ]

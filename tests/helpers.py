@@ -8,13 +8,16 @@ import re
 import shutil
 import subprocess
 import tempfile
+import tracemalloc
 from pathlib import Path
 
+import numpy as np
 import torch
 from avalanche.benchmarks.utils import _make_taskaware_tensor_classification_dataset
 from avalanche.models import SimpleMLP
 from avalanche.training import Naive
 from avalanche.training.plugins import EvaluationPlugin
+from torch.overrides import TorchFunctionMode
 
 
 def id_dataset(ids: torch.Tensor, task: int = 0):
@@ -171,3 +174,113 @@ def with_fault(monkeypatch, owner, name: str, call) -> bool:
         except InjectedError:
             pass
     return bool(hits)
+
+
+class _Counted(np.ndarray):
+    """A per-slot array that counts the elements each operation on it reads or writes (slices are
+    views, counted when used)."""
+
+    elements = 0
+
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        _Counted.elements += sum(x.size for x in inputs if isinstance(x, _Counted))
+        if out is not None:
+            kwargs["out"] = tuple(_plain(o) for o in out)
+        return getattr(ufunc, method)(*map(_plain, inputs), **kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        _Counted.elements += _counted_size(args) + _counted_size(kwargs)
+        return func(*_plain_all(args), **_plain_all(kwargs))
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice):  # a copy (or an element): read as many elements
+            _Counted.elements += int(np.size(key)) if np.ndim(key) else 1
+        return super().__getitem__(key)
+
+    def __setitem__(self, key, value):
+        _Counted.elements += len(range(*key.indices(len(self)))) if isinstance(key, slice) else int(np.size(key))
+        super().__setitem__(key, _plain(value))
+
+    def tolist(self):
+        _Counted.elements += self.size
+        return self.view(np.ndarray).tolist()
+
+    def copy(self, *args, **kwargs):
+        _Counted.elements += self.size
+        return super().copy(*args, **kwargs)
+
+    def __iter__(self):
+        _Counted.elements += self.size
+        return iter(self.view(np.ndarray))
+
+
+def _plain(x):
+    return x.view(np.ndarray) if isinstance(x, _Counted) else x
+
+
+def _plain_all(x):
+    if isinstance(x, dict):
+        return {k: _plain_all(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return type(x)(_plain_all(v) for v in x)
+    return _plain(x)
+
+
+def _counted_size(x) -> int:
+    if isinstance(x, dict):
+        return sum(_counted_size(v) for v in x.values())
+    if isinstance(x, list | tuple):
+        return sum(_counted_size(v) for v in x)
+    return x.size if isinstance(x, _Counted) else 0
+
+
+class _TorchElements(TorchFunctionMode):
+    """Counts the elements of the new tensors (not views) torch functions return."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.elements = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, list | tuple) else (out,):
+            if isinstance(t, torch.Tensor) and not t._is_view():
+                self.elements += t.numel()
+        return out
+
+
+class WorkCounter:
+    """The work of a block, counted, not timed: elements of a buffer's per-slot arrays read or
+    written (``slot_elements``), elements of the new tensors torch made (``torch_elements``), and
+    the most memory Python and NumPy allocated for one operation (``peak_bytes``, tracemalloc: the
+    largest rise between two calls of :meth:`operation`, not what the block keeps). The per-slot
+    arrays of the ``buffers`` given count what reads them from construction on."""
+
+    def __init__(self, *buffers) -> None:
+        for buffer in buffers:
+            store = buffer._slots
+            for name in store.fill:
+                setattr(store, name, getattr(store, name).view(_Counted))
+        self.peak_bytes = 0
+
+    def operation(self) -> None:
+        """Mark the start of the next operation (an update, a step) for ``peak_bytes``."""
+        self._close()
+        tracemalloc.reset_peak()
+        self._base = tracemalloc.get_traced_memory()[0]
+
+    def _close(self) -> None:
+        if self._base is not None:
+            self.peak_bytes = max(self.peak_bytes, tracemalloc.get_traced_memory()[1] - self._base)
+
+    def __enter__(self) -> WorkCounter:
+        _Counted.elements, self._base = 0, None
+        self._torch = _TorchElements().__enter__()
+        tracemalloc.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._close()
+        tracemalloc.stop()
+        self._torch.__exit__(*exc)
+        self.slot_elements, self.torch_elements = _Counted.elements, self._torch.elements

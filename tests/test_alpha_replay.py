@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import pickle
+import warnings
 
 import pytest
 import torch
@@ -266,6 +267,25 @@ def test_online_stream_counts_origin_experiences_and_workers(digits):
     assert sorted({(r["exp"], r["alpha"]) for r in probe.records})[:1] == [(0, 0.0)]
     assert {r["alpha"] for r in probe.records} == {0.0, 1.0, 2.0}  # one value per origin experience
     assert replay.storage_policy.n_seen == sum(len(e.dataset) for e in list(digits.train_stream)[:3])
+
+
+def test_the_loader_takes_the_dataloader_arguments_of_the_train_call(digits):
+    """``num_workers`` and ``pin_memory`` reach the replay loader as they reach Avalanche's own;
+    ``pin_memory`` not given: pinned only when training on CUDA, as Avalanche decides."""
+    seen = []
+
+    class Look(SupervisedPlugin):
+        def before_training_epoch(self, strategy, **kwargs):
+            seen.append(dict(replay._loader.kwargs))
+
+    replay = AlphaReplayPlugin(100, seed=0)
+    strategy = make_naive([replay, Look()], epochs=1)
+    strategy.train(digits.train_stream[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch: nothing to pin for on a CPU-only machine
+        strategy.train(digits.train_stream[1], num_workers=1, pin_memory=True)
+    assert (seen[0]["num_workers"], seen[0]["pin_memory"]) == (0, torch.cuda.is_available())
+    assert (seen[1]["num_workers"], seen[1]["pin_memory"]) == (1, True)
 
 
 def test_task_labels_and_multi_head_model():

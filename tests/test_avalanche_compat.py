@@ -3,9 +3,13 @@ the public fallback the buffers take when one of them stops holding."""
 
 from __future__ import annotations
 
+import pickle
+
+import numpy as np
 import torch
 from avalanche.benchmarks.scenarios.online import split_online_stream
 from avalanche.benchmarks.utils.flat_data import LazyIndices, LazyRange
+from avalanche.benchmarks.utils.utils import concat_datasets
 from helpers import id_dataset
 
 from avalanche_replay_ext import GreedyClassBalancedBuffer, ReservoirSamplingBuffer
@@ -22,12 +26,17 @@ def test_label_gathering_matches_avalanche_element_reads(digits):
     cold and warm) equals Avalanche's own element-by-element values on every shape of dataset a
     buffer meets."""
     exp0, exp1 = digits.train_stream[0].dataset, digits.train_stream[1].dataset
+    two_tasks = id_dataset(torch.arange(9)).concat(id_dataset(torch.arange(9, 20), task=2))
+    zeros = torch.utils.data.TensorDataset(torch.zeros(6, 1), torch.tensor([3, 1, 4, 1, 5, 9]))
     shapes = {
         "experience": exp0,
         "train view": exp1.train(),
         "subset": exp1.subset([5, 3, 3, 0]),
         "concat of subsets": exp0.subset(range(7, 40)).concat(exp1.subset([9, 1])).subset(range(3, 20)),
         "tensor dataset": id_dataset(torch.arange(10, 20), task=3),
+        "two tasks, concatenated": two_tasks.subset([19, 0, 8, 9]),
+        "array targets": compat.classification_dataset(zeros, np.array([3, 1, 4, 1, 5, 9])).subset([5, 1]),
+        "subset of a dataset over a subset": compat.classification_dataset(exp1.subset(range(3, 30)), None).subset([7]),
         "empty": exp0.subset([]),
         "online mini-experience": next(iter(split_online_stream([digits.train_stream[2]], 10, seed=0))).dataset,
     }
@@ -134,3 +143,60 @@ def test_classification_dataset_builds_what_the_tensor_dataset_builds():
     assert str(ours._flat_data._transform_groups) == str(theirs._flat_data._transform_groups)
     assert str(ours._flat_data._frozen_transform_groups) == str(theirs._flat_data._frozen_transform_groups)
     assert elements(ours) == elements(theirs)
+
+
+def test_avalanche_operations_share_label_leaves_and_change_no_node(digits):
+    """The label cache keys the children of a label node by identity and never invalidates an
+    entry. The subsets, copies and mini-experiences of a dataset have label nodes over the very
+    same children (so the cache is hit), and no operation changes an existing node, its children
+    or the leaves under them (so an entry never goes stale)."""
+    exp = digits.train_stream[0].dataset
+    node = exp.targets.data
+    children, indices = tuple(node._datasets), compat.index_array(node._indices).copy()
+    leaves = [compat.gather(c).copy() for c in children]
+    minis = [s.dataset for s in split_online_stream([digits.train_stream[0]], 7, seed=0)][:3]
+    shared = [exp.subset([3, 1]), exp.train(), exp.eval(), exp.subset(range(9)).subset([2, 0]), *minis, minis[1].eval()]
+    for ds in shared:
+        assert all(a is b for a, b in zip(ds.targets.data._datasets, children, strict=True))
+    built = [exp.concat(exp), concat_datasets([exp.subset([0]), exp]), exp.replace_current_transform_group(abs)]
+    built += [exp.update_data_attribute("targets", [0] * len(exp)), exp.freeze_transforms(), minis[0].concat(minis[2])]
+    for ds in built:
+        assert len(compat.gather(ds.targets)) == len(ds)
+    assert all(a is b for a, b in zip(node._datasets, children, strict=True)) and len(node._datasets) == len(children)
+    assert compat.index_array(node._indices).tolist() == indices.tolist()
+    assert all(compat.gather(c).tolist() == leaf.tolist() for c, leaf in zip(children, leaves, strict=True))
+
+
+def test_leaf_cache_holds_its_objects_and_the_most_recent_few():
+    """Entries are keyed by the identity of the objects (held, so their ids are not reused), a
+    tuple as a whole; the oldest goes past ``size``; a pickled cache is empty."""
+    cache, calls = compat.LeafCache(size=2), []
+
+    def compute(nodes: tuple) -> int:
+        calls.append(nodes)
+        return len(calls)
+
+    a, b = [1, 2], [1, 2]  # equal, but other objects
+    assert cache.get((a,), compute) == cache.get((a,), compute) == 1
+    assert cache.get((b,), compute) == 2 and cache.get((a, b), compute) == 3
+    assert cache.get((a,), compute) == 4 and len(cache._entries) == 2  # (a,) went first
+    assert all(entry[0][0] is a or entry[0][0] is b for entry in cache._entries.values())
+    assert pickle.loads(pickle.dumps(cache))._entries == {}
+
+
+def test_gathered_arrays_are_read_only_and_leave_the_dataset_s_own_writable():
+    """A gathered array may be the cache's or the dataset's own: it comes read-only, and the
+    array the dataset was given stays writable (the flag is a view's)."""
+    targets = np.array([3, 1, 4, 1, 5, 9])
+    data = compat.classification_dataset(torch.utils.data.TensorDataset(torch.zeros(6, 1)), targets)
+    cache = compat.LeafCache()
+    whole, part = compat.gather(data.targets, cache), compat.gather(data.subset([4, 0]).targets, cache)
+    assert whole.tolist() == targets.tolist() and part.tolist() == [5, 3]
+    assert not whole.flags.writeable and not cache.get((targets,), lambda nodes: None).flags.writeable
+    assert targets.flags.writeable
+
+
+def test_a_label_node_without_its_children_falls_back_to_the_public_path(digits, monkeypatch):
+    sub = digits.train_stream[0].dataset.subset([4, 0, 2])
+    monkeypatch.delattr(sub.targets.data, "_datasets")
+    assert compat.gather(sub.targets, compat.LeafCache()) is sub.targets

@@ -22,7 +22,11 @@ def quick_run() -> Started:
 
 
 HAVE_MNIST = os.path.isdir(os.environ.get(MNIST_DIR_ENV, ""))  # without it the tests skip: start nothing
-TESTS = ("test_benchmarks_run_quick_and_print_numbers", "test_buffer_updates_serves_samples_as_splitmnist")
+TESTS = (
+    "test_benchmarks_run_quick_and_print_numbers",
+    "test_scale_prints_each_section_with_goals",
+    "test_buffer_updates_serves_samples_as_splitmnist",
+)
 START_EARLY = dict.fromkeys(TESTS, quick_run) if HAVE_MNIST else {}
 
 
@@ -32,7 +36,7 @@ def test_benchmarks_run_quick_and_print_numbers(mnist_dir):
     out = proc.stdout
     scripts = ("buffer_updates", "buffer_scaling", "stock_online", "online_throughput", "experience_replay")
     scripts += ("balanced_replay", "der_replay", "memory")
-    for script in (*scripts, "checkpoint_sizes", "gdumb_samplers", "gdumb_accuracy"):
+    for script in (*scripts, "checkpoint_sizes", "scale", "gdumb_samplers", "gdumb_accuracy"):
         assert f"== {script} --quick\n" in out
     assert "== buffer_updates --quick --splitmnist\n" in out
     assert re.search(r"ours Reservoir: update \d+\.\d\dx, view \d+\.\d\dx, read \d+\.\d\dx, pickle \d+\.\d\dx", out)
@@ -62,6 +66,32 @@ def test_benchmarks_run_quick_and_print_numbers(mnist_dir):
     assert re.search(r"speed ours ER / ours DER\+\+: \d+\.\d\dx \(per seed \d+\.\d\d; goal <= 1\.3x\)", out)
     assert re.search(r"ParametricBuffer: 0\.\d{3}", out)
     assert re.search(r"500\s+400\s+0\.\d{3} \+- 0\.\d{3}\s+0\.\d{3}", out)
+
+
+def test_scale_prints_each_section_with_goals(mnist_dir):
+    proc = quick_run().result()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = re.split(r"\n== \w+ --quick", proc.stdout.split("== scale --quick\n")[1])[0]  # up to the next script
+    for section, sizes in [("updates", "dataset sizes 1,000 / 10,000"), ("online", "buffer 100 / 1,000 slots")]:
+        assert re.search(rf"== {section} \| python perf/scale\.py --quick \| {sizes} .*\| seed 0 \| device cpu\n", out)
+    assert re.search(r"== images \| python perf/scale\.py --quick \| 500 CIFAR-shaped .*\| seed 0 \| device cpu\n", out)
+    rss = r"\d+ \(\+\d+\)"
+    assert re.search(rf"  Avalanche Parametric\(class\)\s+\d+\.\d{{3}}\s+\d+\.\d{{3}}\s+{rss}\s+{rss}\s+\d+\n", out)
+    goal = r"goal (<=|>=) [\d.]+x: (met|not met)\n"
+    ours = r"Reservoir \d+\.\d\dx, GreedyClassBalanced \d+\.\d\dx, ClassBalancedReservoir \d+\.\d\dx; "
+    for constructor in ("nc_benchmark, online", "torchvision-style, list targets, subsets", "concat_datasets, subsets"):
+        assert re.search(re.escape(constructor) + ": ours at 10,000 / ours at 1,000: " + ours + goal, out)
+    assert re.search(r"  Avalanche at 10,000 / ours at 10,000: Reservoir / Reservoir \d+\.\dx, .*; " + goal, out)
+    assert re.search(r"Avalanche ReplayPlugin, online stream\s+\d+\s+\d+\s+\d+\s+\d+\n", out)
+    steps = r"online stream \d+\.\d\dx, one experience \d+\.\d\dx; "
+    assert re.search(r"ours at 1,000 / ours at 100 steps/s: " + steps + goal, out)
+    assert re.search(r"ours / Naive at 20 \(same path\) steps/s: online stream .*; " + goal, out)
+    row = r"per experience 32 \+ 32, workers 2 ours AlphaReplayPlugin\s+\d+\.\d\s+[+-]\d+%\s+\d+\n"
+    assert re.search(row, out)
+    assert re.search(
+        r"ours overhead / Avalanche's overhead: online 10 \+ 10, workers 0 .*; goal <= 1: (met|not met)\n", out
+    )
+    assert "plots: scale_updates.png, scale_online.png, scale_images.png in " in out
 
 
 def test_buffer_updates_serves_samples_as_splitmnist(mnist_dir):

@@ -43,7 +43,7 @@ class SourceTable:
         self._by_key: dict[tuple, list[int]] = {}  # lists are replaced, never changed (see mark)
         self._recent: OrderedDict[int, tuple] = OrderedDict()  # id(dataset) -> (dataset, what _read found)
         self._labels = compat.LeafCache()
-        self._signatures = compat.LeafCache()  # flat-data child -> its compat.node_signature
+        self._signatures = compat.LeafCache()  # flat-data children -> their compat.node_signature
         self._next = 0
 
     def __len__(self) -> int:

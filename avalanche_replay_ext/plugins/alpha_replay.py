@@ -126,8 +126,11 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
         num_workers: int = 0,
         shuffle: bool = True,
         drop_last: bool = False,
+        pin_memory: bool | None = None,
         **kwargs,
     ) -> None:
+        """Build this experience's loader with the ``strategy.train(...)`` arguments Avalanche
+        passes to its own (``pin_memory=None``: pinned when training on CUDA, as Avalanche does)."""
         self.alpha = alpha_at(self.schedule, self._experiences_before(strategy))
         mir = isinstance(self.retrieval, MIRRetrieval)
         memory = self.storage_policy
@@ -145,6 +148,7 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
             retrieval=self.retrieval.draw if mir else self.retrieval,
             num_workers=num_workers,
             drop_last=drop_last,
+            pin_memory=strategy.device.type == "cuda" if pin_memory is None else pin_memory,
         )
         strategy.dataloader = self._dataloader = _CurrentMinibatches(self)
 
