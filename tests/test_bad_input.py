@@ -29,6 +29,7 @@ from avalanche_replay_ext import (
 )
 from avalanche_replay_ext.benchmarks import load_mnist_idx
 from avalanche_replay_ext.buffers import _slots
+from avalanche_replay_ext.buffers._groups import GroupIndex
 from avalanche_replay_ext.buffers._rows import RowStore
 from avalanche_replay_ext.buffers._slots import SlotStore
 from avalanche_replay_ext.buffers._sources import SourceTable
@@ -311,6 +312,9 @@ FAULT_POINTS = {  # internal step -> (object patched, attribute)
     "source registration": (SourceTable, "commit"),
     "slot allocation": (SlotStore, "_reserve"),
     "slot write": (SlotStore, "_assign"),
+    "slot counts": (SlotStore, "_count"),
+    "class index move": (GroupIndex, "move"),
+    "source table write": (SourceTable, "_write"),
     "row copy": (RowStore, "append"),
     "source pruning": (SlotStore, "_prune"),
     "slot selection": (SlotStore, "keep"),

@@ -25,8 +25,8 @@ BUFFERS = [ReservoirSamplingBuffer, GreedyClassBalancedBuffer, ClassBalancedRese
 WINDOW = 20  # updates or steps counted, after as many to warm up
 
 
-def tensor_dataset(n: int, width: int = 2):
-    gen = torch.Generator().manual_seed(n)
+def tensor_dataset(n: int, width: int = 2, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
     return _make_taskaware_tensor_classification_dataset(
         torch.randn(n, width, generator=gen), torch.randint(0, 10, (n,), generator=gen)
     )
@@ -60,6 +60,9 @@ def updates(path: str, data, online):
         elif path == "subsets":
             subset = data.subset(idx.tolist())
             calls.append(lambda b, d=subset: b.update_from_dataset(d))
+        elif path == "new datasets":  # each a source of its own
+            fresh = tensor_dataset(10, seed=len(calls))
+            calls.append(lambda b, d=fresh: b.update_from_dataset(d))
         else:
             x, y = torch.randn(10, 2, generator=gen), torch.randint(0, 10, (10,), generator=gen)
             calls.append(lambda b, x=x, y=y: b.update_from_batch(x, y))
@@ -76,7 +79,7 @@ def assert_flat(work: dict) -> None:
     assert large.peak_bytes <= small.peak_bytes + 32 * 1024, (small.peak_bytes, large.peak_bytes)
 
 
-@pytest.mark.parametrize("path", ["indices", "subsets", "online", "batches"])
+@pytest.mark.parametrize("path", ["indices", "subsets", "new datasets", "online", "batches"])
 @pytest.mark.parametrize("kind", BUFFERS, ids=lambda k: k.__name__)
 def test_update_work_does_not_grow_with_max_size(kind, path, big):
     data, online = big
@@ -86,6 +89,10 @@ def test_update_work_does_not_grow_with_max_size(kind, path, big):
         if path == "batches":  # a buffer of tensor rows
             buffer = kind(size, seed=0)
             buffer.update_from_batch(torch.randn(size + 100, 2), torch.arange(size + 100) % 10)
+        if path == "new datasets":  # a buffer of samples from size / 100 sources
+            buffer = kind(size, seed=0)
+            for i in range(size // 100):
+                buffer.update_from_dataset(tensor_dataset(101, seed=i))
         calls = updates(path, data, online)
         for call in calls[:WINDOW]:
             call(buffer)

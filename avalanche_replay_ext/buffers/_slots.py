@@ -97,8 +97,8 @@ class SlotStore:
     def transaction(self) -> Iterator[None]:
         """Run the block; if it raises, put the store back exactly as it was."""
         attributes, sources, rows = dict(self.__dict__), self.sources, self.rows
-        marks = sources.mark(), rows.mark()
-        self._undo = undo = UndoLog()
+        self._undo = undo = UndoLog()  # the store's writes and the source table's
+        marks = sources.mark(undo), rows.mark()
         try:
             yield
         except BaseException:
@@ -111,6 +111,7 @@ class SlotStore:
             raise
         finally:
             self._undo = None
+            sources.unmark()
 
     # ---- checks --------------------------------------------------------------------------
     def resolve(self, dataset: Any) -> Offered:

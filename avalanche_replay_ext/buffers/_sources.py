@@ -11,6 +11,7 @@ from avalanche.benchmarks.utils import AvalancheDataset
 
 from .. import _avalanche_compat as compat
 from .._checks import as_labels, check_nonnegative
+from ._undo import UndoLog
 
 
 class Offered(NamedTuple):
@@ -40,11 +41,12 @@ class SourceTable:
     def __init__(self) -> None:
         self.datasets: dict[int, AvalancheDataset] = {}  # sid -> representative dataset
         self.resolved: dict[int, bool] = {}  # sid -> positions are flat-data positions (else indices)
-        self._by_key: dict[tuple, list[int]] = {}  # lists are replaced, never changed (see mark)
+        self._by_key: dict[tuple, list[int]] = {}  # lists are replaced, never changed
         self._recent: OrderedDict[int, tuple] = OrderedDict()  # id(dataset) -> (dataset, what _read found)
         self._labels = compat.LeafCache()
         self._signatures = compat.LeafCache()  # flat-data children -> their compat.node_signature
         self._next = 0
+        self.undo: UndoLog | None = None  # where writes are logged, during a transaction (see SlotStore)
 
     def __len__(self) -> int:
         return len(self.datasets)
@@ -82,7 +84,7 @@ class SourceTable:
             return
         key, dataset, resolved = offer.register
         if offer.sid in self.datasets:
-            self.datasets = {**self.datasets, offer.sid: dataset}
+            self._write(self.datasets, offer.sid, dataset)
         else:
             self.add(offer.sid, dataset, resolved, key)
 
@@ -118,27 +120,39 @@ class SourceTable:
     def add(self, sid: int, dataset: Any, resolved: bool, key: tuple | None = None) -> None:
         """Register ``dataset`` as source ``sid`` (``resolved``: slots hold flat-data positions)."""
         key = key or (resolved and compat.source_key(dataset, self._signatures)) or ("dataset", id(dataset))
-        self.datasets[sid], self.resolved[sid] = dataset, resolved
-        self._by_key[key] = [*self._by_key.get(key, ()), sid]
+        self._write(self.datasets, sid, dataset)
+        self._write(self.resolved, sid, resolved)
+        self._write(self._by_key, key, [*self._by_key.get(key, ()), sid])
         self._next = max(self._next, sid + 1)
 
     def retain(self, used: set[int]) -> None:
-        """Forget the sources not in ``used`` (no slot points into them any more)."""
-        for sid in [s for s in self.datasets if s not in used]:
-            del self.datasets[sid], self.resolved[sid]
+        """Forget the sources not in ``used`` (no slot points into them any more): new dicts, so
+        a rollback restores the old ones."""
+        self.datasets = {sid: d for sid, d in self.datasets.items() if sid in used}
+        self.resolved = {sid: r for sid, r in self.resolved.items() if sid in used}
         self._by_key = {k: kept for k, sids in self._by_key.items() if (kept := [s for s in sids if s in used])}
+
+    def _write(self, table: dict, key: Any, value: Any) -> None:
+        if self.undo is not None:
+            self.undo.record(table, key)
+        table[key] = value
 
     def entry(self, sid: int) -> tuple[AvalancheDataset, bool]:
         """Source ``sid``'s dataset, and whether slots hold flat-data positions in it (else indices)."""
         return self.datasets[sid], self.resolved[sid]
 
-    def mark(self) -> dict[str, Any]:
-        """What :meth:`reset` needs to undo every later change."""
-        return {k: v.copy() if isinstance(v, dict) else v for k, v in self.__dict__.items()}
+    def mark(self, undo: UndoLog) -> dict[str, Any]:
+        """Log every later write to ``undo`` (until :meth:`unmark`); return what :meth:`reset`
+        needs, once ``undo`` is undone, to put the table back as it is now: O(1), not O(sources)."""
+        self.undo = undo
+        return {**self.__dict__, "undo": None}
 
     def reset(self, mark: dict[str, Any]) -> None:
         self.__dict__.clear()
         self.__dict__.update(mark)
+
+    def unmark(self) -> None:
+        self.undo = None
 
     def state_dict(self, used: set[int]) -> dict[str, Any]:
         return {"datasets": {s: self.datasets[s] for s in used}, "resolved": {s: self.resolved[s] for s in used}}
@@ -149,7 +163,7 @@ class SourceTable:
             self.add(sid, dataset, state["resolved"][sid])
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_recent": OrderedDict()}
+        return {**self.__dict__, "_recent": OrderedDict(), "undo": None}
 
 
 def part_view(
