@@ -302,6 +302,8 @@ def task_values(values: np.ndarray) -> Any:
     Avalanche 0.6 cannot concatenate a ``ConstantSequence`` after."""
     if not len(values) or ConstantSequence is _Missing or FlatData is _Missing:
         return values.tolist()
+    if values.min() == values.max():  # the usual case: one task
+        return ConstantSequence(int(values[0]), len(values))
     tasks, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
     if len(tasks) == 1:
         return ConstantSequence(int(tasks[0]), len(values))

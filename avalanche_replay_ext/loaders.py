@@ -158,6 +158,8 @@ class DualMinibatchLoader:
         the same plan) and this replica takes every ``num_replicas``-th sample of each, padded
         (as ``DistributedSampler`` does) so that every replica gets as many."""
         planned = self.retrieval.plan(memory, self.batch_size_mem * self.num_replicas, steps, self.generator)
+        if self.num_replicas == 1:
+            return planned
         return [_padded(batch, self.num_replicas)[self.rank :: self.num_replicas] for batch in planned]
 
     def _share(self, n: int, shuffle: bool) -> tuple[torch.Tensor, int]:

@@ -37,8 +37,8 @@ parent's peak); DataLoader workers are not counted. Steps are timed from the end
 warm-up iteration to the end of the last timed one, so an online step includes its
 `strategy.train` call's set-up and the buffer update; mini-experiences are split before timing.
 With `--device cuda` the models run on the GPU (synchronized before each time mark) and
-`strategy.train` gets `pin_memory=True` (Avalanche's Naive forwards it to its DataLoader; its
-ReplayPlugin and our plugin do not take it).
+`strategy.train` gets `pin_memory=True` (Avalanche's Naive and our plugin pass it to their
+DataLoaders; Avalanche's ReplayPlugin does not take it).
 
     python perf/scale.py                                 # every section, full sizes
     python perf/scale.py --sections updates,online       # some sections
@@ -303,7 +303,9 @@ PAIRS = [  # (ours, Avalanche's), as in buffer_updates.py
 
 
 def time_updates(name: str, offers: list) -> dict:
-    """Mean ms per ``post_adapt(None, exp)`` of a fresh buffer over the offers, and what it holds after."""
+    """Per ``post_adapt(None, exp)`` of a fresh buffer over the offers: the mean ms after the first
+    (``ms``), the first (which reads the labels of the leaves behind the offers, once per buffer),
+    the mean of all; and what the buffer holds after."""
     seed_all()
     buf = BUFFERS[name]()
     gc.disable()  # as timeit does (the process it was forked from has just collected)
@@ -311,7 +313,8 @@ def time_updates(name: str, offers: list) -> dict:
         times = [timed(lambda exp=exp: buf.post_adapt(None, exp))[0] for exp in offers]
     finally:
         gc.enable()
-    return {"ms": statistics.mean(times), "held": len(buf.buffer)}
+    steady = statistics.mean(times[1:]) if len(times) > 1 else times[0]
+    return {"ms": steady, "first_ms": times[0], "all_ms": statistics.mean(times), "held": len(buf.buffer)}
 
 
 def warm_up() -> None:
@@ -367,7 +370,9 @@ def updates_section(run: SimpleNamespace) -> dict:
 def print_updates(results: dict, sizes: list[int]) -> None:
     at = "".join(f"{f'@{s:,}':>11}" for s in sizes)
     rss_at = "".join(f"{f'@{s:,}':>15}" for s in sizes)
-    print(f"{'constructor / buffer':<44}ms/update{at}   peak RSS MB (+ over the fork){rss_at}   held")
+    print("ms/update after the first update; the first (it reads the labels behind the offers, once per buffer); all")
+    print(f"{'constructor / buffer':<44}ms/update{at}   first @{sizes[-1]:,}  all @{sizes[-1]:,}"
+          f"   peak RSS MB (+ over the fork){rss_at}   held")
     for constructor, by_size in results.items():
         builds = ", ".join(f"{by_size[s]['build_s']:.1f} s" for s in sizes)
         print(f"{constructor} (offers built in {builds})")
@@ -375,7 +380,8 @@ def print_updates(results: dict, sizes: list[int]) -> None:
             rows = [by_size[s]["buffers"][name] for s in sizes]
             ms = "".join(f"{r['ms']:>11.3f}" for r in rows)
             rss = "".join(f"{rss_cell(r):>15}" for r in rows)
-            print(f"  {name:<42}{'':9}{ms}{'':30}{rss}{rows[-1]['held']:>7}")
+            last = rows[-1]
+            print(f"  {name:<42}{'':9}{ms}{last['first_ms']:>11.2f}{last['all_ms']:>11.3f}{'':8}{rss}{last['held']:>7}")
 
 
 def rss_cell(r: dict) -> str:

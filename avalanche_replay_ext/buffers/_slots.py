@@ -36,9 +36,9 @@ class Selection(NamedTuple):
 
 def build_view(selection: Selection) -> AvalancheDataset:
     """One part per source (an index list over its own data), concatenated, in slot order."""
-    parts, placed = [], []
+    parts, placed, single = [], [], len(selection.parts) == 1
     for sid, (dataset, resolved) in selection.parts.items():
-        where = np.flatnonzero(selection.source == sid)
+        where = np.arange(len(selection.source)) if single else np.flatnonzero(selection.source == sid)
         labels = {
             "targets": selection.targets[where].tolist(),
             "targets_task_labels": compat.task_values(selection.tasks[where]),
@@ -353,7 +353,7 @@ class SlotStore:
     def select(self, slots: np.ndarray) -> Selection:
         """What ``slots`` hold now, enough to build their view later whatever changes meanwhile."""
         source = self.source[slots]
-        sids = np.unique(source).tolist()
+        sids = [int(source[0])] if len(source) and source.min() == source.max() else np.unique(source).tolist()
         parts = {sid: self.sources.entry(sid) for sid in sids if sid != ROW_SOURCE}
         if ROW_SOURCE in sids:
             parts[ROW_SOURCE] = (self.rows.dataset(), True)  # last: the view takes the first part's group

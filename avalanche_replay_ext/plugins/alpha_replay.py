@@ -111,6 +111,7 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
         self._loader: DualMinibatchLoader | None = None
         self._dataloader: _CurrentMinibatches | None = None  # what this plugin set as strategy.dataloader
         self._trained: set = set()  # ids of the experiences trained so far
+        self._experience: int | None = None  # experience_index of the experience being trained
 
     def before_training(self, strategy: SupervisedTemplate, **kwargs) -> None:
         """Stop before any change if another plugin feeds the strategy, or if the processes of a
@@ -131,6 +132,7 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
     ) -> None:
         """Build this experience's loader with the ``strategy.train(...)`` arguments Avalanche
         passes to its own (``pin_memory=None``: pinned when training on CUDA, as Avalanche does)."""
+        self._experience = experience_index(strategy.experience)  # read once: Avalanche's attributes are slow
         self.alpha = alpha_at(self.schedule, self._experiences_before(strategy))
         mir = isinstance(self.retrieval, MIRRetrieval)
         memory = self.storage_policy
@@ -154,7 +156,7 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
 
     def _experiences_before(self, strategy: SupervisedTemplate) -> int:
         """``t``: the distinct experiences trained before the current one."""
-        return len(self._trained - {_experience_id(strategy)})
+        return len(self._trained - {_experience_id(strategy, self._experience)})
 
     def before_training_epoch(self, strategy: SupervisedTemplate, **kwargs) -> None:
         check_dataloader_kept(self, strategy, self._dataloader)
@@ -249,7 +251,7 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
             if DistributedHelper.is_distributed:  # every process offers every process's samples, in rank order
                 indices, extras = _gathered(indices, extras)
             self.storage_policy.update_from_dataset(
-                strategy.adapted_dataset, indices, experience=experience_index(strategy.experience), extras=extras
+                strategy.adapted_dataset, indices, experience=self._experience, extras=extras
             )
         self._step.memory = self._step.joint = self._step.extras = None  # the losses stay readable
 
@@ -260,13 +262,13 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
     def after_training_exp(self, strategy: SupervisedTemplate, **kwargs) -> None:
         if self.update_every == "experience":
             self.storage_policy.post_adapt(strategy, strategy.experience)
-        self._trained.add(_experience_id(strategy))
+        self._trained.add(_experience_id(strategy, self._experience))
         self._loader = self._dataloader = None
 
 
-def _experience_id(strategy: SupervisedTemplate) -> object:
-    """Which experience is being trained: the origin experience's index for online streams."""
-    index = experience_index(strategy.experience)
+def _experience_id(strategy: SupervisedTemplate, index: int | None) -> object:
+    """Which experience is being trained (``index``: its :func:`experience_index`): the origin
+    experience's index for online streams."""
     return ("counter", strategy.clock.train_exp_counter) if index is None else index
 
 
