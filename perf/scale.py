@@ -10,14 +10,14 @@ scale_online.png, scale_images.png):
   `.concat` experience, offered as the 10-sample mini-experiences of `split_online_stream` (100
   from each of 5 experiences); a tensor dataset, torchvision-style datasets (`targets` a list,
   tensor or ndarray) and `concat_datasets`, offered as `.subset(range(i, i + 10))` spread over the
-  dataset. Each size's offers are built once, before timing; then mean ms per
+  dataset. Each size's offers are built once, before timing; then the median ms per
   `buffer.post_adapt(None, exp)` (what Avalanche's ReplayPlugin calls) over 500 updates of a
-  500-slot buffer, best of 3 runs: ours (`ReservoirSamplingBuffer`, `GreedyClassBalancedBuffer`,
-  `ClassBalancedReservoirBuffer`) vs Avalanche's (`ReservoirSamplingBuffer`, `ClassBalancedBuffer`,
-  `ParametricBuffer(groupby="class")`).
+  500-slot buffer (also the slowest update and the mean of all), best of 3 runs: ours
+  (`ReservoirSamplingBuffer`, `GreedyClassBalancedBuffer`, `ClassBalancedReservoirBuffer`) vs
+  Avalanche's (`ReservoirSamplingBuffer`, `ClassBalancedBuffer`, `ParametricBuffer(groupby="class")`).
 - online: steps/s vs buffer size (1k, 10k, 100k slots, prefilled to full from a 120k-sample
   MNIST-shaped synthetic dataset; SimpleMLP, SGD), 20 warm-up then 300 timed steps (or 60 s of
-  them): our `AlphaReplayPlugin(batch_size_mem=10, update_every="iteration")` on
+  them), the median of 3 interleaved runs: our `AlphaReplayPlugin(batch_size_mem=10, update_every="iteration")` on
   `split_online_stream` (experience_size 10, one `strategy.train(sub)` each) and on one big
   experience (`train_mb_size=10`), Avalanche's `ReplayPlugin(batch_size=10, batch_size_mem=10,
   storage_policy=ReservoirSamplingBuffer)` on the same online stream, and Naive on 20-sample
@@ -25,9 +25,10 @@ scale_online.png, scale_images.png):
 - images: a CIFAR-shaped pipeline: 50k synthetic uint8 32x32x3 images served as PIL images, train
   transforms RandomCrop(32, 4) + RandomHorizontalFlip + ToTensor + Normalize, SlimResNet18 (the
   reduced ResNet-18 of GEM, nf=20), a 1000-slot buffer prefilled; online 10 + 10 and per
-  experience 32 + 32 (our plugin updating per experience), `num_workers` 0 and 2; 10 warm-up +
-  100 timed steps; time per step and the replay overhead over Naive at the same step size (20,
-  64), ours vs Avalanche's ReplayPlugin (both with our / its reservoir).
+  experience 32 + 32 (our plugin updating per experience), `num_workers` 0 and 2; 5 warm-up +
+  40 timed steps, the median of 3 interleaved runs; time per step and the replay overhead over
+  Naive at the same step size (20, 64), ours vs Avalanche's ReplayPlugin (both with our / its
+  reservoir).
 
 Every measured run is a fresh process: forked from the fork server that preloaded torch and
 Avalanche (`_measure.start_fresh_process`), and in `updates` forked from the process that built
@@ -168,6 +169,11 @@ def forked(fn: Callable[[], dict]) -> dict:
     return json.loads(data)
 
 
+def median_run(runs: list[dict]) -> dict:
+    """Of repeated runs of one configuration, the one with the median ``ms`` (the lower middle of an even count)."""
+    return sorted(runs, key=lambda r: r["ms"])[(len(runs) - 1) // 2]
+
+
 def seed_all() -> None:
     """Avalanche's buffers draw from the global generators."""
     torch.manual_seed(SEED)
@@ -303,9 +309,9 @@ PAIRS = [  # (ours, Avalanche's), as in buffer_updates.py
 
 
 def time_updates(name: str, offers: list) -> dict:
-    """Per ``post_adapt(None, exp)`` of a fresh buffer over the offers: the mean ms after the first
-    (``ms``), the first (which reads the labels of the leaves behind the offers, once per buffer),
-    the mean of all; and what the buffer holds after."""
+    """Per ``post_adapt(None, exp)`` of a fresh buffer over the offers: the median ms (``ms``: the
+    typical update), the slowest (our buffers' first offer from a label leaf reads the leaf's
+    labels, once per buffer), the mean of all; and what the buffer holds after."""
     seed_all()
     buf = BUFFERS[name]()
     gc.disable()  # as timeit does (the process it was forked from has just collected)
@@ -313,8 +319,8 @@ def time_updates(name: str, offers: list) -> dict:
         times = [timed(lambda exp=exp: buf.post_adapt(None, exp))[0] for exp in offers]
     finally:
         gc.enable()
-    steady = statistics.mean(times[1:]) if len(times) > 1 else times[0]
-    return {"ms": steady, "first_ms": times[0], "all_ms": statistics.mean(times), "held": len(buf.buffer)}
+    held = len(buf.buffer)
+    return {"ms": statistics.median(times), "max_ms": max(times), "all_ms": statistics.mean(times), "held": held}
 
 
 def warm_up() -> None:
@@ -370,8 +376,9 @@ def updates_section(run: SimpleNamespace) -> dict:
 def print_updates(results: dict, sizes: list[int]) -> None:
     at = "".join(f"{f'@{s:,}':>11}" for s in sizes)
     rss_at = "".join(f"{f'@{s:,}':>15}" for s in sizes)
-    print("ms/update after the first update; the first (it reads the labels behind the offers, once per buffer); all")
-    print(f"{'constructor / buffer':<44}ms/update{at}   first @{sizes[-1]:,}  all @{sizes[-1]:,}"
+    print("ms/update: the median update at each size; at the largest, the slowest (ours: the first offer from a")
+    print("label leaf, which reads its labels once per buffer) and the mean of all")
+    print(f"{'constructor / buffer':<44}ms/update{at}  slowest @{sizes[-1]:,}  mean @{sizes[-1]:,}"
           f"   peak RSS MB (+ over the fork){rss_at}   held")
     for constructor, by_size in results.items():
         builds = ", ".join(f"{by_size[s]['build_s']:.1f} s" for s in sizes)
@@ -381,7 +388,7 @@ def print_updates(results: dict, sizes: list[int]) -> None:
             ms = "".join(f"{r['ms']:>11.3f}" for r in rows)
             rss = "".join(f"{rss_cell(r):>15}" for r in rows)
             last = rows[-1]
-            print(f"  {name:<42}{'':9}{ms}{last['first_ms']:>11.2f}{last['all_ms']:>11.3f}{'':8}{rss}{last['held']:>7}")
+            print(f"  {name:<42}{'':9}{ms}{last['max_ms']:>11.2f}{last['all_ms']:>11.3f}{'':8}{rss}{last['held']:>7}")
 
 
 def rss_cell(r: dict) -> str:
@@ -561,15 +568,20 @@ def online_section(run: SimpleNamespace) -> dict:
         "online",
         run,
         f"buffer {sizes_text(slots)} slots prefilled from {n:,} MNIST-shaped samples | SimpleMLP, SGD, "
-        f"steps of {ONLINE_BATCH} + {ONLINE_BATCH}, {warmup} warm-up + {steps} timed",
+        f"steps of {ONLINE_BATCH} + {ONLINE_BATCH}, {warmup} warm-up + {steps} timed, "
+        f"median of {REPEATS[run.quick]} runs",
     )
     same = dict(data="mnist", n=n, nf=0, batch=ONLINE_BATCH, update_every="iteration", workers=0)
     same.update(warmup=warmup, steps=steps, device=run.device)
-    results = {}
-    for name, (kind, path) in ONLINE_METHODS.items():
-        at = slots[:1] if kind == "naive" else slots
-        runs = {s: fresh(step_cost, **same, kind=kind, path=path, slots=s) for s in at}
-        results[name] = {s: runs[at[0] if kind == "naive" else s] for s in slots}
+    runs: dict = {}
+    for _ in range(REPEATS[run.quick]):  # interleaved, so that the machine's slow spells spread over all
+        for name, (kind, path) in ONLINE_METHODS.items():
+            for s in slots[:1] if kind == "naive" else slots:
+                runs.setdefault((name, s), []).append(fresh(step_cost, **same, kind=kind, path=path, slots=s))
+    results = {
+        name: {s: median_run(runs[name, slots[0] if kind == "naive" else s]) for s in slots}
+        for name, (kind, _) in ONLINE_METHODS.items()
+    }
     print_online(results, slots, steps)
     online_goals(results, slots)
     return results
@@ -627,7 +639,7 @@ def online_goals(results: dict, slots: list[int]) -> None:
 # ---- images: an image pipeline ---------------------------------------------------------------------
 IMAGE_DATA = {False: 50_000, True: 500}
 IMAGE_SLOTS = {False: 1_000, True: 100}
-IMAGE_STEPS = {False: (10, 100), True: (1, 2)}
+IMAGE_STEPS = {False: (5, 40), True: (1, 2)}
 IMAGE_NF = {False: 20, True: 4}  # SlimResNet18's width; --quick: a narrow one, to check the pipeline runs
 IMAGE_SETTINGS = {  # name -> (path, batch, our update_every)
     "online 10 + 10": ("online", 10, "iteration"),
@@ -648,17 +660,17 @@ def images_section(run: SimpleNamespace) -> dict:
         "images",
         run,
         f"{n:,} CIFAR-shaped PIL images, RandomCrop + flip + ToTensor + Normalize | SlimResNet18(nf={nf}), SGD | "
-        f"buffer {slots:,} slots prefilled | {warmup} warm-up + {steps} timed steps",
+        f"buffer {slots:,} slots prefilled | {warmup} warm-up + {steps} timed steps, "
+        f"median of {REPEATS[run.quick]} runs",
     )
     same = dict(data="cifar", n=n, nf=nf, slots=slots, warmup=warmup, steps=steps, device=run.device)
-    results = {}
-    for (setting, (path, batch, update_every)), workers in itertools.product(IMAGE_SETTINGS.items(), WORKERS):
-        results[setting, workers] = {
-            name: fresh(
-                step_cost, **same, kind=kind, path=path, batch=batch, update_every=update_every, workers=workers
-            )
-            for name, kind in IMAGE_METHODS.items()
-        }
+    runs: dict = {}
+    for _ in range(REPEATS[run.quick]):  # interleaved, as in the online section
+        for (setting, (path, batch, update_every)), workers in itertools.product(IMAGE_SETTINGS.items(), WORKERS):
+            for name, kind in IMAGE_METHODS.items():
+                kwargs = dict(kind=kind, path=path, batch=batch, update_every=update_every, workers=workers)
+                runs.setdefault((setting, workers), {}).setdefault(name, []).append(fresh(step_cost, **same, **kwargs))
+    results = {key: {name: median_run(rs) for name, rs in by_name.items()} for key, by_name in runs.items()}
     print_images(results, steps)
     return results
 
