@@ -154,6 +154,8 @@ def _is(obj: Any, cls: type) -> bool:
 
 def index_array(indices: Any) -> np.ndarray:
     """Avalanche's index sequences (list, ``LazyIndices``, ``LazyRange``, range) as an int64 array."""
+    if isinstance(indices, list) and indices and isinstance(indices[0], torch.Tensor):  # as split_online_stream
+        return np.fromiter(map(int, indices), dtype=np.int64, count=len(indices))  # np.asarray: slower, per __array__
     if isinstance(indices, (list, tuple, range, np.ndarray, torch.Tensor)):
         return np.asarray(indices, dtype=np.int64).reshape(-1)
     if _is(indices, LazyRange) and hasattr(indices, "_start"):

@@ -24,9 +24,11 @@ class DualMinibatchLoader:
     (:class:`~avalanche_replay_ext.retrieval.RandomRetrieval`), as many as needed, so a small
     memory keeps feeding a long epoch; every memory minibatch holds
     ``min(batch_size_mem, len(memory))`` samples. It is ``None`` while the memory is empty.
-    ``memory_data`` may be a dataset or an Avalanche ``ExemplarsBuffer``, whose ``buffer`` is
-    read again at the start of every cycle of about one pass (so a buffer updated during the
-    epoch is seen from the next cycle on). Each cycle, and each step while a buffer is empty,
+    ``memory_data`` may be a dataset or an Avalanche ``ExemplarsBuffer``, read again at the start
+    of every cycle of about one pass (so a buffer updated during the epoch is seen from the next
+    cycle on): an Avalanche buffer's ``buffer``, or, from one of this package's buffers, only the
+    samples the cycle replays (``buffer_subset``), so that a cycle costs what it replays whatever
+    the buffer's size. Each cycle, and each step while a buffer is empty,
     runs its own ``DataLoader``: with ``num_workers > 0`` pass ``buffer.buffer`` instead when the
     memory does not change during the epoch, so workers start once per cycle.
 

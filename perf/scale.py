@@ -30,11 +30,12 @@ scale_online.png, scale_images.png):
   Naive at the same step size (20, 64), ours vs Avalanche's ReplayPlugin (both with our / its
   reservoir).
 
-Every measured run is a fresh process: forked from the fork server that preloaded torch and
-Avalanche (`_measure.start_fresh_process`), and in `updates` forked from the process that built
-that size's offers (so the (constructor, buffer) runs share them, and none inherits another's
-caches). Peak RSS is that process's `ru_maxrss`, which starts from its RSS at the fork (not the
-parent's peak); DataLoader workers are not counted. Steps are timed from the end of the last
+Every measured run is a fresh process forked from the fork server that preloaded torch and
+Avalanche (`_measure.start_fresh_process`); in `updates`, one per constructor and size, which
+builds its offers and then runs every buffer in turn, each with a buffer of its own (no fork per
+run: a child's first touch of each shared page would copy it, a cost users do not pay).
+Peak RSS is that process's `ru_maxrss`; in `updates` the resident memory after each run, and how
+much it grew during the run. DataLoader workers are not counted. Steps are timed from the end of the last
 warm-up iteration to the end of the last timed one, so an online step includes its
 `strategy.train` call's set-up and the buffer update; mini-experiences are split before timing.
 With `--device cuda` the models run on the GPU (synchronized before each time mark) and
@@ -55,17 +56,14 @@ import gc
 import itertools
 import json
 import multiprocessing
-import os
 import random
 import resource
 import statistics
 import sys
 import tempfile
 import time
-import traceback
 import warnings
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -140,33 +138,6 @@ def fresh(task: Callable[..., dict], **kwargs) -> dict:
         result = json.loads(Path(tmp, "result.json").read_text())
     RUNS_CPU_S.append(result["cpu_s"])
     return result
-
-
-def forked(fn: Callable[[], dict]) -> dict:
-    """``fn()`` run in a process forked from this one (it shares what this one built, copy on
-    write); its result, with ``rss_mb`` its peak RSS and ``rss_fork`` its RSS at the fork."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report, then leave without running the parent's cleanup
-        os.close(read)
-        status, data = 1, b""
-        try:
-            start = rss_mb()
-            data, status = json.dumps({**fn(), "rss_fork": start, "rss_mb": peak_rss_mb()}).encode(), 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            with os.fdopen(write, "wb") as f:
-                f.write(data)
-            os._exit(status)
-    os.close(write)
-    with os.fdopen(read, "rb") as f:
-        data = f.read()
-    if os.waitpid(pid, 0)[1]:
-        raise RuntimeError(f"forked measure {fn} failed (its error is above)")
-    return json.loads(data)
 
 
 def median_run(runs: list[dict]) -> dict:
@@ -313,18 +284,26 @@ def time_updates(name: str, offers: list) -> dict:
     typical update), the slowest (our buffers' first offer from a label leaf reads the leaf's
     labels, once per buffer), the mean of all; and what the buffer holds after."""
     seed_all()
-    buf = BUFFERS[name]()
-    gc.disable()  # as timeit does (the process it was forked from has just collected)
+    gc.collect()
+    start, buf = rss_mb(), BUFFERS[name]()
+    gc.disable()  # as timeit does
     try:
         times = [timed(lambda exp=exp: buf.post_adapt(None, exp))[0] for exp in offers]
     finally:
         gc.enable()
-    held = len(buf.buffer)
-    return {"ms": statistics.median(times), "max_ms": max(times), "all_ms": statistics.mean(times), "held": held}
+    held, rss = len(buf.buffer), rss_mb()
+    return {
+        "ms": statistics.median(times),
+        "max_ms": max(times),
+        "all_ms": statistics.mean(times),
+        "held": held,
+        "rss_mb": rss,
+        "rss_grew": rss - start,
+    }
 
 
 def warm_up() -> None:
-    """Every buffer over a few offers of every constructor on 200 samples of their own: the forked
+    """Every buffer over a few offers of every constructor on 200 samples of their own: the timed
     runs start with warm code paths (first calls, lazy imports) but nothing cached of the data they
     are timed on."""
     x, y = labelled(200)
@@ -336,25 +315,19 @@ def warm_up() -> None:
                 buf.post_adapt(None, exp)
 
 
-def update_costs(size: int, n_updates: int, repeats: int) -> dict:
-    """Every constructor at one size (a fresh process): build each one's offers once, then run
-    each (constructor, buffer) pair ``repeats`` times, interleaved, each run in a process forked
-    from this one (so none inherits what another cached); keep each pair's fastest run."""
+def update_costs(size: int, constructor: str, n_updates: int, repeats: int) -> dict:
+    """One constructor at one size (a fresh process): build its offers once, then run each buffer
+    ``repeats`` times, interleaved, each run with a buffer of its own; keep each buffer's fastest
+    run."""
     warm_up()
     x, y = labelled(size)
-    built = {c: timed(lambda c=c: CONSTRUCTORS[c](x, y, n_updates)) for c in CONSTRUCTORS}
+    build_ms, offers = timed(lambda: CONSTRUCTORS[constructor](x, y, n_updates))
     gc.collect()
-    gc.freeze()  # what was built stays out of the forked processes' collections
-    runs = [
-        {(c, name): forked(partial(time_updates, name, offers)) for c, (_, offers) in built.items() for name in BUFFERS}
-        for _ in range(repeats)
-    ]
+    gc.freeze()  # what was built stays out of the collections
+    runs = [{name: time_updates(name, offers) for name in BUFFERS} for _ in range(repeats)]
     return {
-        c: {
-            "build_s": ms / 1e3,
-            "buffers": {name: min((r[c, name] for r in runs), key=lambda r: r["ms"]) for name in BUFFERS},
-        }
-        for c, (ms, _) in built.items()
+        "build_s": build_ms / 1e3,
+        "buffers": {name: min((r[name] for r in runs), key=lambda r: r["ms"]) for name in BUFFERS},
     }
 
 
@@ -366,8 +339,10 @@ def updates_section(run: SimpleNamespace) -> dict:
         f"dataset sizes {sizes_text(sizes)} | {n} updates of {OFFER} samples into {SLOTS} slots, offers built "
         f"before timing, {f'best of {repeats} runs' if repeats > 1 else 'one run'} each",
     )
-    by_size = {size: fresh(update_costs, size=size, n_updates=n, repeats=repeats) for size in sizes}
-    results = {c: {size: by_size[size][c] for size in sizes} for c in CONSTRUCTORS}
+    results = {
+        c: {size: fresh(update_costs, size=size, constructor=c, n_updates=n, repeats=repeats) for size in sizes}
+        for c in CONSTRUCTORS
+    }
     print_updates(results, sizes)
     update_goals(results, sizes)
     return results
@@ -378,8 +353,10 @@ def print_updates(results: dict, sizes: list[int]) -> None:
     rss_at = "".join(f"{f'@{s:,}':>15}" for s in sizes)
     print("ms/update: the median update at each size; at the largest, the slowest (ours: the first offer from a")
     print("label leaf, which reads its labels once per buffer) and the mean of all")
-    print(f"{'constructor / buffer':<44}ms/update{at}  slowest @{sizes[-1]:,}  mean @{sizes[-1]:,}"
-          f"   peak RSS MB (+ over the fork){rss_at}   held")
+    print(
+        f"{'constructor / buffer':<44}ms/update{at}  slowest @{sizes[-1]:,}  mean @{sizes[-1]:,}"
+        f"   RSS MB after (+ during the run){rss_at}   held"
+    )
     for constructor, by_size in results.items():
         builds = ", ".join(f"{by_size[s]['build_s']:.1f} s" for s in sizes)
         print(f"{constructor} (offers built in {builds})")
@@ -392,7 +369,7 @@ def print_updates(results: dict, sizes: list[int]) -> None:
 
 
 def rss_cell(r: dict) -> str:
-    return f"{r['rss_mb']:.0f} (+{max(r['rss_mb'] - r['rss_fork'], 0):.0f})"
+    return f"{r['rss_mb']:.0f} (+{max(r['rss_grew'], 0):.0f})"
 
 
 def update_goals(results: dict, sizes: list[int]) -> None:

@@ -36,12 +36,12 @@ class ClassBalancedReservoirBuffer(SlotBuffer):
     order, not on how they were chunked: whole experiences (:meth:`post_adapt`, the tutorial's
     ``update``), datasets or index subsets (:meth:`update_from_dataset`), tensor minibatches
     (:meth:`update_from_batch`). Samples are kept by reference as in
-    :class:`~avalanche_replay_ext.buffers.ReservoirSamplingBuffer`. Cost: O(1) for a dropped sample
-    or a replacement within a class, O(max_size + classes) at most for an eviction, plus O(classes)
-    per update (the counts are copied, so a failed update leaves them as they were); the index of
-    each class's slots is rebuilt, O(max_size log max_size), once after the memory fills, a resize, a
-    load or unpickling. A full class may hold no sample (possible when ``max_size`` is below the
-    number of classes): the rule then drops its samples.
+    :class:`~avalanche_replay_ext.buffers.ReservoirSamplingBuffer`. Cost: O(1) for a dropped sample,
+    O(log max_size) for a replacement within a class, O(classes + log max_size) for an eviction,
+    plus O(classes) per update (the counts are copied, so a failed update leaves them as they
+    were): the slots of each class are kept in a sorted index, built, O(max_size log max_size),
+    after a resize, a load, unpickling or a failed update. A full class may hold no sample
+    (possible when ``max_size`` is below the number of classes): the rule then drops its samples.
 
     :param max_size: number of slots, a positive int.
     :param seed: seed of the buffer's own ``torch.Generator``; same seed and same stream give the

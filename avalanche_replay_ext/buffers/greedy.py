@@ -23,7 +23,8 @@ class GreedyClassBalancedBuffer(SlotBuffer):
     When it is full, a sample of class ``y`` enters only if ``y`` holds fewer than
     ``max_size / n_seen_classes`` slots; it then takes the slot of a random sample of the
     currently largest class (the earliest seen among ties). No class ever grows past its share
-    by evicting, so the memory drifts towards equal class counts.
+    by evicting, so the memory drifts towards equal class counts. An update costs O(batch x
+    (classes + log max_size)): each class's slots are kept in a sorted index.
 
     Works per experience (:meth:`post_adapt`), per dataset or index subset
     (:meth:`update_from_dataset`) and per tensor minibatch (:meth:`update_from_batch`), with
