@@ -2,6 +2,7 @@
 
 avalanche-replay                      # default: run alpha replay, mem 200, SplitDigits, 3 epochs
 avalanche-replay --out runs/mine      # options without a command apply to the default command, run
+avalanche-replay --out runs/mine --overwrite   # --out must be empty, or its contents replaced whole
 avalanche-replay run --strategy gdumb --mem-size 300 --epochs 16
 avalanche-replay sweep --strategy alpha-replay --mem-sizes 10 30 100 300 --alphas 0 0.5 1 2 --seeds 0 1 2
 avalanche-replay sweep --imbalance-ratio 0.1 --mem-sizes 200 --retrievals random balanced \\
@@ -19,12 +20,13 @@ import csv
 import importlib
 import importlib.metadata
 import json
-import math
 import os
 import shlex
+import shutil
 import statistics
 import sys
 import tempfile
+import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import replace
@@ -38,6 +40,7 @@ from .settings import (
     ALLOWED,
     BENCHMARKS,
     MNIST_DIR_ENV,
+    N_EXPERIENCES,
     RETRIEVALS,
     SCHEDULES,
     STORAGES,
@@ -99,6 +102,16 @@ SCHEDULE_HELP = (
     "constant alpha, or alpha_t = alpha * t (t = experiences trained before); der, derpp: alpha's schedule, "
     "beta stays constant"
 )
+# The numbers an option passes to torch must fit the type torch gives them: memory sizes, epochs and
+# batch sizes int64 (a larger batch size overflows in the DataLoader, mid-run), the learning rate and
+# the loss weights float32, the model's dtype (a larger lr overflows in SGD's step; a larger weight
+# makes the loss inf, silently; a learning rate below float32's normal range is about 0 there).
+INT64_MAX = 2**63 - 1
+FLOAT32_MAX = 3.4028234663852886e38  # the largest finite float32
+FLOAT32_TINY = 1.1754943508222875e-38  # the smallest normal float32
+POSITIVE_INT = "a positive int (>= 1) and <= 2**63 - 1 (int64's largest)"
+WEIGHT = f"a finite number >= 0 and <= {FLOAT32_MAX!r} (float32's largest)"
+LEARNING_RATE = f"a finite number in [{FLOAT32_TINY!r}, {FLOAT32_MAX!r}] (float32's positive normal range)"
 QUIET_WARNINGS = (  # (message, category) of import-time notices a user cannot act on
     ("no QP solver found", UserWarning),  # qpsolvers, imported by Avalanche for GEM (not used here)
 )
@@ -123,10 +136,26 @@ def _option(parse: Callable[[str], object], rule: Callable[[ModuleType, object],
     return convert
 
 
-_positive_int = _option(int, lambda c, v: c.check_size("value", v))
+def _bounded(parse: Callable[[str], Any], low: float, high: float, allowed: str) -> Callable[[str], Any]:
+    """An argparse type: ``parse`` the text; the value must lie in ``[low, high]`` (NaN does not),
+    else the error says it must be ``allowed``."""
+
+    def convert(text: str) -> Any:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {value!r}")
+        return value
+
+    return convert
+
+
+_positive_int = _bounded(int, 1, INT64_MAX, POSITIVE_INT)
 _seed = _option(int, lambda c, v: c.check_seed(v, "value", optional=False))
-_alpha = _option(float, lambda c, v: c.check_alpha("value", v))
-_positive_float = _option(float, lambda c, v: c.check_range("value", v, 0.0, math.inf, open_low=True))
+_alpha = _bounded(float, 0.0, FLOAT32_MAX, WEIGHT)
+_learning_rate = _bounded(float, FLOAT32_TINY, FLOAT32_MAX, LEARNING_RATE)
 _ratio = _option(float, lambda c, v: c.check_range("value", v, 0.0, 1.0, open_low=True))
 
 
@@ -243,8 +272,14 @@ def _add_common_options(p: argparse.ArgumentParser, out: Path) -> None:
     p.add_argument(
         "--batch-size", type=_positive_int, default=32, metavar="N", help="minibatch size (default: %(default)s)"
     )
-    p.add_argument("--lr", type=_positive_float, default=0.1, help="SGD learning rate (default: %(default)s)")
+    p.add_argument("--lr", type=_learning_rate, default=0.1, help="SGD learning rate (default: %(default)s)")
     p.add_argument("--out", type=Path, metavar="DIR", default=out, help="output folder (default: %(default)s)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace what a non-empty --out holds: once the new outputs are all written, --out holds them "
+        "and nothing else (default: a non-empty --out is an error)",
+    )
     p.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -275,7 +310,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                 args.error(f"argument {option}: {value} applies to {_users(field, value)} only, not {args.strategy}")
     if args.data_dir is not None and args.benchmark != "mnist-idx":
         args.error(f"argument --data-dir: applies to --benchmark mnist-idx only, not {args.benchmark}")
+    check_linear_alpha(args)
     return args
+
+
+def check_linear_alpha(args: argparse.Namespace) -> None:
+    """The linear schedule weighs the last experience's memory loss alpha * (N_EXPERIENCES - 1):
+    that weight must fit float32 too."""
+    if args.alpha_schedule != "linear":
+        return
+    dest = "alpha" if args.command == "run" else "alphas"
+    t = N_EXPERIENCES - 1
+    for alpha in getattr(args, dest) if dest == "alphas" else [args.alpha]:
+        if alpha * t > FLOAT32_MAX:
+            args.error(
+                f"argument --{dest}: with --alpha-schedule linear the weight reaches alpha * {t} (after {t} "
+                f"experiences), which must be <= {FLOAT32_MAX!r} (float32's largest), got alpha {alpha:g}"
+            )
 
 
 def settings(args: argparse.Namespace) -> list[Setting]:
@@ -320,14 +371,59 @@ def mnist_folder(args: argparse.Namespace) -> Path:
     return path
 
 
+def check_mnist_files(args: argparse.Namespace, folder: Path, setting: Setting) -> None:
+    """Build ``setting``'s benchmark from ``folder`` once, before training: files that cannot be
+    read or do not hold MNIST (see ``load_mnist_idx``) are a usage error naming the file."""
+    experiments = import_experiments()
+    try:
+        experiments.make_benchmark(setting.benchmark, setting.seed, folder, setting.imbalance_ratio)
+    except (OSError, ValueError) as err:
+        args.error(f"--benchmark mnist-idx: {err}")
+
+
 def check_out(args: argparse.Namespace) -> None:
-    """Create ``--out`` and write a file there now, so an unwritable folder fails before training."""
+    """Before training: create ``--out``, which must not be the working directory (nor hold it) and
+    must be empty unless ``--overwrite`` is given, and check that its parent, where the outputs
+    are assembled (see :func:`save_outputs`), can be written."""
+    out, cwd = args.out.resolve(), Path.cwd().resolve()
+    if out == cwd or out in cwd.parents:
+        args.error(f"argument --out: {str(args.out)!r} is the working directory or holds it: name a folder of its own")
     try:
         args.out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=args.out):
-            pass
+        occupied = any(args.out.iterdir())
     except OSError as err:
         args.error(f"argument --out: cannot write to {str(args.out)!r}: {err.strerror or err}")
+    if occupied and not args.overwrite:
+        args.error(f"argument --out: folder {str(args.out)!r} is not empty: pass --overwrite to replace its contents")
+    try:
+        with tempfile.TemporaryDirectory(dir=out.parent):
+            pass
+    except OSError as err:
+        args.error(
+            f"argument --out: cannot write to {str(out.parent)!r}, the folder that holds --out (the outputs "
+            f"are written there first, then moved into --out): {err.strerror or err}"
+        )
+
+
+def save_outputs(args: argparse.Namespace, rows: list[dict], record: dict[str, Any]) -> list[Path]:
+    """Write the outputs (see :func:`write_outputs`) to a new folder beside ``--out``, then put that
+    folder in ``--out``'s place and delete the previous one: ``--out`` holds either what it held
+    before or all the new outputs, never a mix. Returns the paths written, under ``--out``."""
+    out = args.out.resolve()
+    new, old = (out.parent / f".{out.name}.{what}-{uuid.uuid4().hex[:8]}" for what in ("new", "old"))
+    new.mkdir()
+    try:
+        names = [path.name for path in write_outputs(args.command, new, rows, record)]
+        if out.exists():
+            out.rename(old)
+        new.rename(out)
+    except BaseException:
+        if old.exists() and not out.exists():
+            old.rename(out)
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return [args.out / name for name in names]
 
 
 def import_experiments() -> ModuleType:
@@ -352,13 +448,16 @@ def provenance(argv: list[str], seeds: list[int]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    runs = settings(args)
     data_dir = mnist_folder(args) if args.benchmark == "mnist-idx" else None
+    if data_dir is not None:
+        check_mnist_files(args, data_dir, runs[0])
     check_out(args)
     bars = sys.stderr.isatty() if args.progress is None else args.progress
     log = partial(print, file=sys.stderr, flush=True) if args.progress is None and not bars else None
     try:
         experiments = import_experiments()
-        results = [experiments.run_setting(s, bars, data_dir, log) for s in settings(args)]
+        results = [experiments.run_setting(s, bars, data_dir, log) for s in runs]
     except (OSError, ValueError, TypeError) as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
@@ -367,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         last = results[0].accuracy_matrix[-1]
         print("accuracy per experience after the stream: " + " ".join(f"{a:.3f}" for a in last))
-    for path in write_outputs(args.command, args.out, rows, provenance(argv, [r["seed"] for r in rows])):
+    for path in save_outputs(args, rows, provenance(argv, [r["seed"] for r in rows])):
         print(f"wrote {path}")
     return 0
 

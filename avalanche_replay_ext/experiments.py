@@ -26,7 +26,7 @@ from .metrics import experience_accuracy_key, stream_accuracy_key
 from .plugins import AlphaReplayPlugin, DERPlugin, GDumbPlugin
 from .retrieval import BalancedRetrieval, MIRRetrieval, RandomRetrieval, RetrievalPolicy
 from .schedules import ConstantAlpha, LinearAlpha
-from .settings import BENCHMARKS, RETRIEVALS, SCHEDULES, STORAGES, STRATEGIES, Setting
+from .settings import BENCHMARKS, N_EXPERIENCES, RETRIEVALS, SCHEDULES, STORAGES, STRATEGIES, Setting
 
 __all__ = [
     "BENCHMARKS",
@@ -71,12 +71,12 @@ def make_benchmark(
     name: str, seed: int, data_dir: str | os.PathLike | None = None, imbalance_ratio: float | None = None
 ):
     """SplitDigits or SplitMNISTIdx (from ``data_dir``, default ``$AVALANCHE_REPLAY_MNIST_DIR``),
-    5 experiences, class order ``seed``; ``imbalance_ratio``: None (balanced) or the long tail of
-    the training stream (see :func:`~avalanche_replay_ext.benchmarks.SplitDigits`)."""
+    ``N_EXPERIENCES`` (5) experiences, class order ``seed``; ``imbalance_ratio``: None (balanced) or
+    the long tail of the training stream (see :func:`~avalanche_replay_ext.benchmarks.SplitDigits`)."""
     if name == "split-digits":
-        return SplitDigits(5, seed=seed, imbalance_ratio=imbalance_ratio)
+        return SplitDigits(N_EXPERIENCES, seed=seed, imbalance_ratio=imbalance_ratio)
     if name == "mnist-idx":
-        return SplitMNISTIdx(5, seed=seed, root=data_dir, imbalance_ratio=imbalance_ratio)
+        return SplitMNISTIdx(N_EXPERIENCES, seed=seed, root=data_dir, imbalance_ratio=imbalance_ratio)
     raise ValueError(f"benchmark must be one of {BENCHMARKS}, got {name!r}")
 
 

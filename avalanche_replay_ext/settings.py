@@ -29,6 +29,7 @@ ALLOWED = {  # (strategy, Setting field) -> the values it takes, where fewer tha
     ("der", "retrieval"): ("random", "balanced"),  # DERPlugin rejects MIRRetrieval
     ("derpp", "retrieval"): ("random", "balanced"),
 }
+N_EXPERIENCES = 5  # every benchmark's: 10 classes, 2 per experience
 MNIST_DIR_ENV = "AVALANCHE_REPLAY_MNIST_DIR"  # the same name as benchmarks.MNIST_DIR_ENV (test_cli checks)
 
 

@@ -74,4 +74,4 @@ plt.show()
 
 # %% [markdown]
 # The same sweep from the shell:
-# `avalanche-replay sweep --strategy replay --mem-sizes 10 30 100 300 1000 --seeds 0 1`.
+# `avalanche-replay sweep --strategy replay --mem-sizes 10 30 100 300 1000 --seeds 0 1 --out runs/memory_sizes`.

@@ -123,5 +123,6 @@ plt.legend()
 plt.show()
 
 # %% [markdown]
-# From the shell: `avalanche-replay sweep --strategy alpha-replay --mem-sizes 200 --alphas 0 0.25 0.5 1 2 4 --seeds 0 1`
+# From the shell:
+# `avalanche-replay sweep --strategy alpha-replay --mem-sizes 200 --alphas 0 0.25 0.5 1 2 4 --seeds 0 1 --out runs/a`
 # (add `--alpha-schedule linear` for the linear schedule).

@@ -150,4 +150,4 @@ fig.tight_layout()
 # `ReplayPlugin(ClassBalancedBuffer)` and `MIRPlugin`, is `perf/balanced_replay.py`; its results are in the
 # project's README. From the command line, a sweep compares the pairs:
 # `avalanche-replay sweep --imbalance-ratio 0.1 --mem-sizes 200 --storages reservoir class-balanced-reservoir
-# --retrievals random balanced`.
+# --retrievals random balanced --out runs/balanced`.

@@ -102,4 +102,4 @@ fig.tight_layout()
 # %% [markdown]
 # On MNIST, side by side with Avalanche's `DER` strategy and `Replay` at memory 200 and 500, see
 # `perf/der_replay.py` and the project's README. From the command line:
-# `avalanche-replay sweep --strategy derpp --mem-sizes 200 --alphas 0.3 --betas 0.5 --seeds 0 1 2`.
+# `avalanche-replay sweep --strategy derpp --mem-sizes 200 --alphas 0.3 --betas 0.5 --seeds 0 1 2 --out runs/der`.

@@ -19,6 +19,7 @@ import balanced_replay  # noqa: E402
 import buffer_scaling  # noqa: E402
 import buffer_updates  # noqa: E402
 import checkpoint_sizes  # noqa: E402
+import der_masking  # noqa: E402
 import der_replay  # noqa: E402
 import experience_replay  # noqa: E402
 import gdumb_accuracy  # noqa: E402
@@ -37,6 +38,7 @@ SCRIPTS = [  # (script, its own flags)
     (experience_replay, []),
     (balanced_replay, []),
     (der_replay, []),
+    (der_masking, []),
     (memory, []),
     (checkpoint_sizes, []),
     (scale, []),

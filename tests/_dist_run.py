@@ -9,9 +9,10 @@ The MODEs run one after the other in the same processes, each from the same rand
 ``init_distributed(random_seed=...)`` leaves it), with a model, plugin and strategy of its own.
 A MODE that is a path to a ``.py`` file is a user's script (the README's ``train.py``): such
 scripts run first, as ``__main__``, and initialise torch.distributed themselves.
-A MODE may end in "-rank-seeds": each process then passes seed=rank to the plugin (a mistake the
-plugins must stop with an error in every process); the RuntimeError is printed and the next MODE
-runs, and the processes exit with status 1 at the end.
+A MODE may end in "-rank-seeds", "-rank-mem-size" or "-rank-prefill": the processes then differ in
+the plugin's seed, its mem_size or what their buffer holds before training (mistakes the plugins
+must stop with an error in every process); the RuntimeError is printed and the next MODE runs, and
+the processes exit with status 1 at the end.
 
 For each MODE each rank writes OUT_DIR/MODE/rank<r>.json: after every experience, the buffer
 contents in order and a digest of the model parameters; then the final accuracy and the number of
@@ -35,7 +36,7 @@ from avalanche.training import Naive
 from avalanche.training.plugins import EvaluationPlugin
 from helpers import digest, listing  # this folder is on sys.path: the script runs from it
 
-from avalanche_replay_ext import AlphaReplayPlugin, DERPlugin, GDumbPlugin, SplitDigits
+from avalanche_replay_ext import AlphaReplayPlugin, DERPlugin, GDumbPlugin, ReservoirSamplingBuffer, SplitDigits
 from avalanche_replay_ext.metrics import stream_accuracy_key
 
 SEED = 1234
@@ -46,14 +47,19 @@ def run(out: Path, mode: str) -> None:
     rank = DistributedHelper.rank
     model = DistributedHelper.wrap_model(SimpleMLP(num_classes=10, input_size=64, hidden_size=64, drop_rate=0.0))
     # seed None: drawn from the global RNG, which set_random_seeds seeded alike in every process;
-    # MODE "<mode>-rank-seeds" passes seed=rank instead, which the plugins must refuse
-    mode, seed = mode.removesuffix("-rank-seeds"), (rank if mode.endswith("-rank-seeds") else None)
+    # MODE "<mode>-rank-<fault>" makes the processes differ, which the plugins must refuse:
+    # "seeds" passes seed=rank, "mem-size" mem_size=100+rank, "prefill" a buffer prefilled per rank
+    mode, _, fault = mode.partition("-rank-")
+    seed, size = (rank if fault == "seeds" else None), 100 + (rank if fault == "mem-size" else 0)
     if mode == "gdumb":
-        plugin = GDumbPlugin(100, seed=seed)
+        plugin = GDumbPlugin(size, seed=seed)
     elif mode == "der":
-        plugin = DERPlugin(100, seed=seed)
+        plugin = DERPlugin(size, seed=seed)
     else:
-        plugin = AlphaReplayPlugin(100, 1.0, update_every=mode, seed=seed)
+        storage = ReservoirSamplingBuffer(size, seed=0)
+        if fault == "prefill":  # each process offered another experience beforehand
+            storage.update_from_dataset(SplitDigits(5, seed=0).train_stream[rank].dataset)
+        plugin = AlphaReplayPlugin(size, 1.0, storage_policy=storage, update_every=mode, seed=seed)
     strategy = Naive(
         model=model,
         optimizer=torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
@@ -98,10 +104,11 @@ def main(out: Path, modes: list[str]) -> int:
         (out / mode).mkdir(exist_ok=True)
         try:
             run(out / mode, mode)
-        except RuntimeError:
-            if not mode.endswith("-rank-seeds"):  # any other failure ends the run (torchrun stops all)
+        except RuntimeError as error:
+            if "-rank-" not in mode:  # any other failure ends the run (torchrun stops all)
                 raise
             traceback.print_exc()  # raised in every process after one collective: all go on alike
+            print(f"{mode} refused: {error}", file=sys.stderr)
             failed = True
     torch.distributed.destroy_process_group()
     return int(failed)

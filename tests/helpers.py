@@ -156,22 +156,23 @@ class InjectedError(Exception):
     """The fault the tests inject inside an update."""
 
 
-def with_fault(monkeypatch, owner, name: str, call) -> bool:
-    """Run ``call()`` with ``owner.name`` raising :class:`InjectedError` right after it did its
-    work; return whether ``call`` reached that step."""
+def with_fault(monkeypatch, owner, name: str, call, error: type[BaseException] = InjectedError) -> bool:
+    """Run ``call()`` with ``owner.name`` raising ``error`` (default :class:`InjectedError`; e.g.
+    ``KeyboardInterrupt``, a Ctrl-C) right after it did its work; return whether ``call`` reached
+    that step."""
     hits = []
     original = getattr(owner, name)
 
     def fail(*args, **kwargs):
         original(*args, **kwargs)
         hits.append(True)
-        raise InjectedError
+        raise error
 
     with monkeypatch.context() as patch:
         patch.setattr(owner, name, fail)
         try:
             call()
-        except InjectedError:
+        except error:
             pass
     return bool(hits)
 

@@ -10,6 +10,7 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
+from avalanche.checkpointing import save_checkpoint
 from avalanche.evaluation.metrics import accuracy_metrics, loss_metrics
 from avalanche.models import MTSimpleMLP, SimpleMLP
 from avalanche.training.plugins import (
@@ -20,6 +21,7 @@ from avalanche.training.plugins import (
     ReplayPlugin,
     SupervisedPlugin,
 )
+from avalanche.training.plugins import GDumbPlugin as AvalancheGDumbPlugin
 from avalanche.training.storage_policy import ClassBalancedBuffer
 from helpers import make_naive, stream_accuracy
 
@@ -27,7 +29,10 @@ from avalanche_replay_ext import (
     AlphaReplay,
     AlphaReplayPlugin,
     ConstantAlpha,
+    DERPlugin,
+    GDumbPlugin,
     LinearAlpha,
+    ReservoirSamplingBuffer,
     SplitDigits,
     alpha_replay_metrics,
 )
@@ -375,7 +380,7 @@ class SetsItsOwnDataloader(SupervisedPlugin):
         (
             "custom after",
             RuntimeError,
-            r"replaced by a DataLoader .* \(by a plugin listed after it: SetsItsOwnDataloader\)",
+            r"training on minibatches of a DataLoader \(set by a plugin listed after it: SetsItsOwnDataloader\)",
         ),
     ],
 )
@@ -389,3 +394,114 @@ def test_a_plugin_replacing_the_dataloader_is_an_error_before_any_change(digits,
         strategy.train(digits.train_stream[0])
     assert replay.storage_policy.n_seen == 0
     assert all(torch.equal(a, b) for a, b in zip(params, strategy.model.parameters(), strict=True))
+
+
+class SwapsTheDataloaderEachEpoch(SupervisedPlugin):
+    """Listed after the replay plugin: from experience ``first`` on, replaces ``strategy.dataloader``
+    when each epoch starts, after the replay plugin's own epoch hook has run."""
+
+    def __init__(self, first: int) -> None:
+        super().__init__()
+        self.first = first
+
+    def before_training_epoch(self, strategy, **kwargs):
+        if strategy.clock.train_exp_counter >= self.first:
+            strategy.dataloader = torch.utils.data.DataLoader(strategy.adapted_dataset, batch_size=16)
+
+
+@pytest.mark.parametrize("first", [0, 1])
+def test_a_dataloader_replaced_in_a_later_epoch_hook_stops_training_before_any_change(digits, first):
+    """The check runs when the minibatch arrives, so no later hook slips past it."""
+    replay = AlphaReplayPlugin(100, update_every="iteration", seed=0)
+    strategy = make_naive([replay, SwapsTheDataloaderEachEpoch(first)], epochs=1)
+    stream = list(digits.train_stream)
+    for exp in stream[:first]:
+        strategy.train(exp)
+    params, state = [p.clone() for p in strategy.model.parameters()], replay.storage_policy.state_dict()
+    with pytest.raises(RuntimeError, match=r"set by a plugin listed after it: SwapsTheDataloaderEachEpoch"):
+        strategy.train(stream[first])
+    assert all(torch.equal(a, b) for a, b in zip(params, strategy.model.parameters(), strict=True))
+    assert replay.storage_policy.n_seen == state["n_seen"]
+
+
+class IteratesTheReplayLoader(SupervisedPlugin):
+    """Listed after the replay plugin: wraps ``strategy.dataloader`` in a generator that still
+    iterates the replay plugin's loader (so replay keeps working)."""
+
+    def before_training_epoch(self, strategy, **kwargs):
+        inner = strategy.dataloader
+        strategy.dataloader = (mb for mb in inner)
+
+
+def test_a_later_plugin_wrapping_the_replay_loader_keeps_replaying(digits):
+    replay = AlphaReplayPlugin(100, update_every="iteration", seed=0)
+    probe = Probe(replay)
+    strategy = make_naive([replay, IteratesTheReplayLoader(), probe], epochs=1)
+    for exp in list(digits.train_stream)[:2]:
+        strategy.train(exp)
+    assert sum(r["memory"] is not None for r in probe.records) > 10
+
+
+@pytest.mark.parametrize(
+    ("others", "names"),
+    [
+        (lambda: [DERPlugin(100, seed=0)], "AlphaReplayPlugin and DERPlugin"),
+        (lambda: [GDumbPlugin(100, seed=0)], "AlphaReplayPlugin and GDumbPlugin"),
+        (lambda: [AvalancheGDumbPlugin(100)], "AlphaReplayPlugin and GDumbPlugin"),
+    ],
+)
+def test_two_replay_plugins_in_one_strategy_are_refused_naming_both(digits, others, names):
+    replay = AlphaReplayPlugin(100, seed=0)
+    strategy = make_naive([replay, *others()], epochs=1)
+    params = [p.clone() for p in strategy.model.parameters()]
+    with pytest.raises(ValueError, match=f"{names} both set strategy.dataloader or the training data") as caught:
+        strategy.train(digits.train_stream[0])
+    assert "_CurrentMinibatches" not in str(caught.value)
+    assert all(torch.equal(a, b) for a, b in zip(params, strategy.model.parameters(), strict=True))
+    assert replay.storage_policy.n_seen == 0
+
+
+def test_a_buffer_resized_by_a_loaded_state_is_refused_before_training(digits):
+    """The plugin's mem_size == max_size rule holds after load_state_dict too."""
+    other = ReservoirSamplingBuffer(50, seed=0)
+    other.update_from_dataset(digits.train_stream[0].dataset)
+    replay = AlphaReplayPlugin(100, seed=0)
+    replay.storage_policy.load_state_dict(other.state_dict())
+    strategy = make_naive([replay], epochs=1)
+    with pytest.raises(ValueError, match=r"buffer has max_size 50 but the plugin's mem_size is 100"):
+        strategy.train(digits.train_stream[1])
+    assert replay.storage_policy.n_seen == other.n_seen
+
+
+def test_plugins_and_buffers_have_a_readable_repr():
+    text = repr(AlphaReplayPlugin(100, LinearAlpha(0.5), update_every="iteration", seed=0))
+    assert text.startswith("AlphaReplayPlugin(mem_size=100, alpha=LinearAlpha(")
+    assert "update_every='iteration'" in text and "storage_policy=ReservoirSamplingBuffer(max_size=100" in text
+    assert repr(GDumbPlugin(50, seed=0)).startswith("GDumbPlugin(mem_size=50")
+    buffer = ReservoirSamplingBuffer(10, seed=0)
+    assert len(buffer) == 0 and bool(buffer)  # len: the samples stored; an empty buffer is still truthy
+
+
+class SavesACheckpoint(SupervisedPlugin):
+    """Saves an Avalanche checkpoint of the strategy after iteration ``at`` of the second experience."""
+
+    def __init__(self, path, at: int) -> None:
+        super().__init__()
+        self.path, self.at = path, at
+
+    def after_training_iteration(self, strategy, **kwargs):
+        if strategy.clock.train_exp_counter == 1 and strategy.clock.train_exp_iterations == self.at:
+            save_checkpoint(strategy, str(self.path))
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: AlphaReplayPlugin(100, update_every="iteration", seed=0), lambda: GDumbPlugin(100, seed=0)]
+)
+def test_a_checkpoint_in_the_middle_of_an_experience_is_refused(tmp_path, digits, make):
+    """Resuming it would train the experience again from its start, offering its samples twice."""
+    plugin = make()
+    strategy = make_naive([plugin, SavesACheckpoint(tmp_path / "ckpt", 3)], epochs=1)
+    strategy.train(digits.train_stream[0])
+    save_checkpoint(strategy, str(tmp_path / "between"))  # between experiences: fine
+    with pytest.raises(RuntimeError, match=f"{type(plugin).__name__} cannot be saved in the middle of an experience"):
+        strategy.train(digits.train_stream[1])

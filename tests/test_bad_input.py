@@ -3,7 +3,9 @@ allowed, raised at construction where possible, and never a half-updated buffer.
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 from functools import partial
 from types import SimpleNamespace
 
@@ -72,6 +74,18 @@ SIZED = {  # (argument name, build with that argument = v); None is allowed for 
         lambda v: GDumb(model=torch.nn.Linear(2, 2), optimizer=None, criterion=None, mem_size=v),
     ),
 }
+
+
+def assert_restored(cls, buf, before: dict, view, digits, label: str) -> None:
+    """``buf`` holds ``before`` (its state) and ``view`` (its contents) again, and then continues
+    exactly like an untouched twin."""
+    assert_same_state(before, buf.state_dict(), label)
+    assert contents(buf) == view, label
+    twin = filled(cls, digits)
+    for b in (buf, twin):
+        b.update_from_dataset(digits.train_stream[3].dataset)
+    assert_same_state(twin.state_dict(), buf.state_dict(), f"{label} then")
+    assert contents(buf) == contents(twin), label
 
 
 @pytest.mark.parametrize(("bad", "error"), NOT_SIZES)
@@ -362,12 +376,7 @@ def test_a_fault_at_any_step_of_an_update_leaves_the_buffer_exactly_as_before(cl
         if not with_fault(monkeypatch, owner, name, partial(OFFERS[path], buf, digits)):
             continue  # this path does not go through that step
         reached.append(point)
-        assert_same_state(before, buf.state_dict(), f"{path}/{point}")
-        assert contents(buf) == view, point
-        twin = filled(cls, digits)
-        for b in (buf, twin):
-            b.update_from_dataset(digits.train_stream[3].dataset)
-        assert_same_state(twin.state_dict(), buf.state_dict(), f"{path}/{point} then")
+        assert_restored(cls, buf, before, view, digits, f"{path}/{point}")
     assert len(reached) >= {"dataset": 4, "indices": 4, "batch": 4, "resize": 3, "load": 1}[path], reached
 
 
@@ -389,7 +398,7 @@ def test_loading_a_state_of_another_kind_or_version_raises_and_changes_nothing(c
     foreign = filled(other, digits).state_dict()
     bad = [
         (foreign, f"state is a '{foreign['kind']}' buffer's state; a {cls.__name__} loads '{state['kind']}'"),
-        ({**state, "version": 0}, f"state has version 0; this {cls.__name__} reads version 2"),
+        ({**state, "version": 0}, f"state has version 0; this {cls.__name__} reads version 3"),
         ({k: v for k, v in state.items() if k != "kind"}, "without 'kind'"),
         ({k: v for k, v in state.items() if k != "slots"}, r"state is incomplete .* no \['slots'\]"),
         ("state", "must be the state_dict"),
@@ -518,3 +527,330 @@ def test_a_bad_experience_raises_and_changes_nothing(cls, digits):
         assert_same_state(state, buf.state_dict(), experience)
     with pytest.raises(ValueError, match=r"groupby must be one of \['class', 'task', 'experience'\], got 'tasks'"):
         buf.stored_groups("tasks")
+
+
+# ---- states: versions, consistency, pickles (issue 23, item 3) ---------------------------
+def small_filled(cls, digits):
+    """18 of 20 slots used: 12 dataset samples, then 6 tensor rows (none evicted)."""
+    buf = cls(20, seed=0)
+    buf.update_from_dataset(digits.train_stream[0].dataset, list(range(12)), experience=0)
+    buf.update_from_batch(torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(1)), [1, 2, 3, 4, 5, 6])
+    return buf
+
+
+def other_buffer(cls, digits):
+    """A buffer with other contents than ``small_filled``'s: what a refused load must leave as it is."""
+    buf = cls(30, seed=3)
+    buf.post_adapt(None, digits.train_stream[2])
+    return buf
+
+
+def with_slots(state: dict, **changes) -> dict:
+    return {**state, "slots": {**state["slots"], **changes}}
+
+
+def with_field(state: dict, name: str, value) -> dict:
+    return with_slots(state, fields={**state["slots"]["fields"], name: value})
+
+
+def changed(tensor: torch.Tensor, where: torch.Tensor, value) -> torch.Tensor:
+    """A copy of ``tensor`` with ``value`` at the first position where ``where`` holds."""
+    out = tensor.clone()
+    out[int(torch.nonzero(where)[0])] = value
+    return out
+
+
+def inconsistent_states(state: dict) -> list[tuple]:
+    """(error, message, state) for states that contradict themselves (``state``: 18 samples in 20
+    slots, dataset samples and tensor rows)."""
+    fields, rows = state["slots"]["fields"], state["slots"]["rows"]
+    is_row, is_data = fields["source"] == -1, fields["source"] >= 0
+    return [
+        (ValueError, r"state's max_size must be a positive int \(>= 1\), got -3", {**state, "max_size": -3}),
+        (TypeError, r"state's max_size must be a positive int \(>= 1\), got 2.5", {**state, "max_size": 2.5}),
+        (ValueError, r"state's max_size \(10\) is below the 18 samples its slots hold", {**state, "max_size": 10}),
+        (ValueError, r"state's slots capacity \(30\) differs from its max_size \(20\)", with_slots(state, capacity=30)),
+        (ValueError, r"state's slots size must be an int in \[0, 20\], got 21", with_slots(state, size=21)),
+        (ValueError, r"state's n_seen must be an int >= 18 \(the samples stored\), got -1", {**state, "n_seen": -1}),
+        (TypeError, r"state's n_seen must be an int >= 18 .*, got 18.0", {**state, "n_seen": 18.0}),
+        (ValueError, r"state's experience must be an int >= 0, got -1", {**state, "experience": -1}),
+        (TypeError, r"state's seed must be None or an int", {**state, "seed": "a"}),
+        (ValueError, "state's generator must be a torch.Generator state", {**state, "generator": torch.zeros(3)}),
+        (
+            ValueError,
+            r"state's slots targets must hold values >= 0, got -1",
+            with_field(state, "targets", changed(fields["targets"], is_data, -1)),
+        ),
+        (
+            ValueError,
+            r"state's slots tasks must hold values >= 0, got -2",
+            with_field(state, "tasks", changed(fields["tasks"], is_row, -2)),
+        ),
+        (
+            ValueError,
+            r"state's slots experiences must hold values >= 0",
+            with_field(state, "experiences", changed(fields["experiences"], is_data, -5)),
+        ),
+        (
+            ValueError,
+            r"state's slots source holds source id 7, but its sources are \[0\] \(and -1: tensor rows\)",
+            with_field(state, "source", changed(fields["source"], is_data, 7)),
+        ),
+        (
+            ValueError,
+            r"state's slots index holds 100000 for source 0, which has \d+ samples",
+            with_field(state, "index", changed(fields["index"], is_data, 10**5)),
+        ),
+        (
+            ValueError,
+            r"state's slots index holds 6 for the tensor rows, which are 6",
+            with_field(state, "index", changed(fields["index"], is_row, 6)),
+        ),
+        (
+            ValueError,
+            r"state's slots index must hold values >= 0, got -1",
+            with_field(state, "index", changed(fields["index"], is_row, -1)),
+        ),
+        (
+            ValueError,
+            r"state's slots targets has 17 entries, expected 18 \(its size\)",
+            with_field(state, "targets", fields["targets"][:-1]),
+        ),
+        (
+            TypeError,
+            r"state's slots targets must be a 1-D torch.int64 tensor on the CPU, got torch.int32",
+            with_field(state, "targets", fields["targets"].int()),
+        ),
+        (
+            TypeError,
+            r"state's slots tasks must be a 1-D torch.int64 tensor on the CPU, got list",
+            with_field(state, "tasks", fields["tasks"].tolist()),
+        ),
+        (
+            ValueError,
+            r"state's slots fields must be .*'experiences'",
+            with_slots(state, fields={k: v for k, v in fields.items() if k != "experiences"}),
+        ),
+        (
+            ValueError,
+            r"state's slots rows y has 5 entries, expected 6 \(one per row of x\)",
+            with_slots(state, rows={**rows, "y": rows["y"][:-1]}),
+        ),
+        (
+            TypeError,
+            r"state's slots rows y must be a 1-D torch.int64 tensor on the CPU, got torch.float32",
+            with_slots(state, rows={**rows, "y": rows["y"].float()}),
+        ),
+        (
+            ValueError,
+            r"state's slots index holds 5 for the tensor rows, which are 0",
+            with_slots(state, rows={"x": None, "y": None}),
+        ),
+        (
+            ValueError,
+            r"state's slots sources must map the same source ids",
+            with_slots(state, sources={**state["slots"]["sources"], "resolved": {}}),
+        ),
+        (
+            TypeError,
+            r"state's slots sources hold str for source 0: an AvalancheDataset",
+            with_slots(state, sources={"datasets": {0: "data"}, "resolved": {0: True}}),
+        ),
+        (ValueError, r"state's slots size must be an int in \[0, 20\], got -1", with_slots(state, size=-1)),
+    ]
+
+
+@pytest.mark.parametrize("cls", BUFFERS)
+def test_an_inconsistent_state_is_refused_before_any_change(cls, digits):
+    """Every field is checked against the others before the load changes anything: the error names
+    the field and what is allowed, and the buffer's state_dict() is the same as before."""
+    state = small_filled(cls, digits).state_dict()
+    extra = {cls: [] for cls in BUFFERS}
+    if cls is ReservoirSamplingBuffer:
+        keys, is_data = state["slots"]["fields"]["keys"], state["slots"]["fields"]["source"] >= 0
+        extra[cls] = [
+            (
+                ValueError,
+                r"state's slots keys must hold reservoir keys in \[0, 1\), got 1.5",
+                with_field(state, "keys", changed(keys, is_data, 1.5)),
+            ),
+            (
+                ValueError,
+                r"state's slots keys must hold reservoir keys in \[0, 1\), got nan",
+                with_field(state, "keys", changed(keys, is_data, math.nan)),
+            ),
+            (
+                TypeError,
+                r"state's slots keys must be a 1-D torch.float64 tensor on the CPU, got torch.float32",
+                with_field(state, "keys", keys.float()),
+            ),
+        ]
+    if cls is GreedyClassBalancedBuffer:
+        extra[cls] = [
+            (
+                ValueError,
+                r"state's seen_classes must hold every stored class: no \[6\]",
+                {**state, "seen_classes": state["seen_classes"][:-1]},
+            ),
+            (
+                ValueError,
+                r"state's seen_classes must be a list of distinct ints >= 0, got \[-1\]",
+                {**state, "seen_classes": [-1]},
+            ),
+        ]
+    buf = other_buffer(cls, digits)
+    before, view = buf.state_dict(), buf.buffer
+    for error, match, wrong in [*inconsistent_states(state), *extra[cls]]:
+        with pytest.raises(error, match=match):
+            buf.load_state_dict(wrong)
+        assert_same_state(before, buf.state_dict(), match)
+        assert buf.buffer is view, match
+    buf.load_state_dict(state)  # the state itself is fine
+    assert_same_state(state, buf.state_dict())
+
+
+def old_state(state: dict, version: int) -> dict:
+    """``state`` as an older format wrote it: version 2 before the extras change (no slots'
+    ``extras``), version 1 before per-sample experiences (no ``experience``, no slots' ``experiences``)."""
+    slots = {k: v for k, v in state["slots"].items() if k != "extras"}
+    if version == 2:
+        return {**state, "version": 2, "slots": slots}
+    fields = {k: v for k, v in slots["fields"].items() if k != "experiences"}
+    old = {k: v for k, v in state.items() if k != "experience"}
+    return {**old, "version": 1, "slots": {**slots, "fields": fields}}
+
+
+@pytest.mark.parametrize("cls", BUFFERS)
+def test_older_state_versions_migrate_or_are_refused_naming_both_versions(cls, digits):
+    ref = small_filled(cls, digits)
+    state = ref.state_dict()
+    assert state["version"] == cls.STATE_VERSION == 3
+    buf = other_buffer(cls, digits)
+    buf.load_state_dict(old_state(state, 2))  # before the extras change: no extras
+    assert_same_state(state, buf.state_dict())
+    assert buf.extra_names == ()
+    buf = other_buffer(cls, digits)
+    before = buf.state_dict()
+    refused = [
+        (
+            old_state(state, 1),
+            rf"state has version 1; this {cls.__name__} reads version 3 \(and migrates version 2\)"
+            r": version 1 states do not record each stored sample's experience",
+        ),
+        (
+            {**state, "version": 4},
+            rf"state has version 4; this {cls.__name__} reads version 3 \(and migrates version 2\)",
+        ),
+        ({**state, "version": "3"}, r"state has version '3'; this .* reads version 3"),
+    ]
+    for wrong, match in refused:
+        with pytest.raises(ValueError, match=match):
+            buf.load_state_dict(wrong)
+        assert_same_state(before, buf.state_dict(), match)
+
+
+def pickle_as(buf, monkeypatch, **patches) -> bytes:
+    """``pickle.dumps(buf)`` with attributes of the buffer's class patched (an older or another
+    format) while it pickles."""
+    with monkeypatch.context() as patch:
+        for name, value in patches.items():
+            patch.setattr(type(buf), name, value)
+        return pickle.dumps(buf)
+
+
+@pytest.mark.parametrize("cls", BUFFERS)
+def test_unpickling_checks_the_kind_version_and_consistency_as_load_does(cls, digits, monkeypatch):
+    buf = small_filled(cls, digits)
+    clone, state = pickle.loads(pickle.dumps((buf, buf.state_dict())))  # one pickle: the same dataset copies
+    assert_same_state(state, clone.state_dict())
+    name = cls.__name__
+    with pytest.raises(ValueError, match=rf"pickled {name} has version 99; this {name} reads version 3"):
+        pickle.loads(pickle_as(buf, monkeypatch, STATE_VERSION=99))
+    with pytest.raises(
+        ValueError, match=rf"pickled {name} is a 'other' buffer's state; a {name} loads '{cls.STATE_KIND}'"
+    ):
+        pickle.loads(pickle_as(buf, monkeypatch, STATE_KIND="other"))
+    corrupt = [
+        (ValueError, r"pickled .*'s n_seen must be an int >= 18", lambda b: setattr(b, "n_seen", -1)),
+        (TypeError, r"pickled .*'s max_size must be a positive int", lambda b: setattr(b, "max_size", 2.5)),
+        (ValueError, r"pickled .*'s max_size \(5\) is below the 18 samples", lambda b: setattr(b, "max_size", 5)),
+        (ValueError, r"pickled .*'s experience must be an int >= 0", lambda b: setattr(b, "experience", -1)),
+        (ValueError, r"slots targets must hold values >= 0, got -1", lambda b: b._slots.targets.__setitem__(0, -1)),
+        (ValueError, r"slots index holds 100000 for source 0", lambda b: b._slots.index.__setitem__(0, 10**5)),
+    ]
+    for error, match, corrupting in corrupt:
+        bad = copy.deepcopy(buf)
+        corrupting(bad)
+        blob = pickle.dumps(bad)
+        with pytest.raises(error, match=match):
+            pickle.loads(blob)
+
+
+# ---- an interrupt at a transaction's exit (issue 23, item 5) --------------------------------
+EXIT_POINTS = {  # where an update's changes are committed -> (object patched, attribute)
+    "store transaction exit": (SourceTable, "unmark"),
+    "buffer transaction exit": (SlotStore, "commit"),
+}
+
+
+@pytest.mark.parametrize("path", list(OFFERS))
+@pytest.mark.parametrize("cls", BUFFERS)
+def test_an_interrupt_at_a_transaction_exit_leaves_the_buffer_exactly_as_before(cls, path, digits, monkeypatch):
+    """The store's and the buffer's changes are one transaction: an interrupt once the store
+    has committed but before the update returned undoes both (a greedy buffer whose counters were
+    put back over an updated store raised KeyError on ``buffer``)."""
+    for point, (owner, name) in EXIT_POINTS.items():
+        buf = filled(cls, digits)
+        if path == "load":
+            filled(cls, digits)  # draws of the global RNG, as the other calls' arguments make them
+        before, view = buf.state_dict(), contents(buf)
+        call = partial(OFFERS[path], buf, digits)
+        assert with_fault(monkeypatch, owner, name, call, KeyboardInterrupt), point
+        assert_restored(cls, buf, before, view, digits, f"{path}/{point}")
+
+
+# ---- samples of another dtype (issue 23, item 7) -------------------------------------------
+@pytest.mark.parametrize("cls", BUFFERS)
+def test_samples_of_another_dtype_than_those_held_are_refused_before_any_change(cls, digits):
+    """Dataset samples and tensor rows of different dtypes could not be collated into one
+    minibatch: refused like a shape mismatch, naming both dtypes, before any change."""
+    data = digits.train_stream[0].dataset  # float32 samples
+    x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(4))
+    data64 = _make_taskaware_tensor_classification_dataset(x.double(), torch.arange(6))
+
+    def holding(offer):
+        buf = cls(20, seed=0)
+        offer(buf)
+        return buf
+
+    cases = [
+        (
+            holding(lambda b: b.update_from_dataset(data, range(10))),
+            lambda b: b.update_from_batch(x.double(), [0, 1, 2, 3, 4, 5]),
+            r"x samples have dtype torch.float64, but this buffer holds dataset samples of dtype torch.float32",
+        ),
+        (
+            holding(lambda b: b.update_from_dataset(data64)),
+            lambda b: b.update_from_batch(x, [0, 1, 2, 3, 4, 5]),
+            r"x samples have dtype torch.float32, but this buffer holds dataset samples of dtype torch.float64",
+        ),
+        (
+            holding(lambda b: b.update_from_batch(x, [0, 1, 2, 3, 4, 5])),
+            lambda b: b.update_from_dataset(data64),
+            r"dataset samples have dtype torch.float64, but this buffer holds tensor samples of dtype torch.float32",
+        ),
+        (
+            holding(lambda b: b.update_from_batch(x.double(), [0, 1, 2, 3, 4, 5])),
+            lambda b: b.update_from_dataset(data, range(10)),
+            r"dataset samples have dtype torch.float32, but this buffer holds tensor samples of dtype torch.float64",
+        ),
+    ]
+    for buf, offer, match in cases:
+        state = buf.state_dict()
+        with pytest.raises(ValueError, match=match):
+            offer(buf)
+        assert_same_state(state, buf.state_dict(), match)
+    same = holding(lambda b: b.update_from_dataset(data64))  # the same dtype is fine, either way
+    same.update_from_batch(x.double(), [0, 1, 2, 3, 4, 5])
+    same.update_from_dataset(data64)
+    assert len(same) == 18

@@ -15,6 +15,7 @@ from helpers import assert_same_state, listing, with_fault
 from torch.utils.data import DataLoader
 
 from avalanche_replay_ext import ClassBalancedReservoirBuffer, GreedyClassBalancedBuffer, ReservoirSamplingBuffer
+from avalanche_replay_ext.buffers import SlotBuffer
 from avalanche_replay_ext.buffers._slots import SlotStore
 
 BUFFERS = [ReservoirSamplingBuffer, GreedyClassBalancedBuffer, ClassBalancedReservoirBuffer]
@@ -145,7 +146,7 @@ def test_state_dict_pickle_and_deepcopy_keep_extras_and_resume_identically(cls, 
     ref = cls(40, seed=0)
     feed(ref, data, stream[:90])
     state = ref.state_dict()
-    assert list(state["slots"]["extras"]) == ["logits"] and state["version"] == 2
+    assert list(state["slots"]["extras"]) == ["logits"] and state["version"] == 3
     twin = cls(5, seed=999)  # another size and seed: all comes from the state
     twin.load_state_dict(state)
     saved = io.BytesIO()
@@ -163,6 +164,51 @@ def test_state_dict_pickle_and_deepcopy_keep_extras_and_resume_identically(cls, 
     for buf in clones:
         assert listing(buf.buffer) == listing(ref.buffer) and buf.n_seen == ref.n_seen
         assert same(buf.stored_extras("logits"), stored)
+
+
+def _without(mapping: dict, names) -> dict:
+    return {k: v for k, v in mapping.items() if k not in names}
+
+
+def without_extras(slots: dict) -> dict:
+    return _without(slots, ("extras",))
+
+
+def without_datasets(state: dict) -> dict:
+    """``state`` without the datasets its sources refer to (a pickled copy holds copies of them)."""
+    return {**state, "slots": {**state["slots"], "sources": {"resolved": state["slots"]["sources"]["resolved"]}}}
+
+
+@pytest.mark.parametrize("cls", BUFFERS)
+def test_a_state_or_pickle_from_before_the_extras_change_loads_as_no_extras(cls, digits, data, monkeypatch):
+    """States written before the extras existed (version 2, no slots' ``extras``) and pickles of
+    that time (the buffer's attributes, its slots pickled as their state, no version) load as
+    buffers whose samples carry no extras, and continue exactly as the buffer they were taken from."""
+    ref = cls(60, seed=0)
+    for e in range(3):
+        ref.post_adapt(None, digits.train_stream[e])
+    _, x, y = data[3]
+    ref.update_from_batch(x[:30], y[:30], experience=3)
+    state = ref.state_dict()
+    assert state["slots"]["extras"] == {}
+    old = {**state, "version": 2, "slots": without_extras(state["slots"])}
+    loaded = cls(5, seed=9)
+    loaded.load_state_dict(old)
+    assert_same_state(state, loaded.state_dict())
+    with monkeypatch.context() as patch:  # the pickle methods of that time
+        patch.setattr(SlotStore, "__getstate__", lambda self: without_extras(self.state_dict()))
+        # the attributes of that time: none of the derived ones added since (the reservoir's key heap)
+        patch.setattr(SlotBuffer, "__getstate__", lambda self: _without(self.__dict__, self._DERIVED))
+        blob = pickle.dumps((ref, state))  # one pickle: the state holds the same dataset copies
+    unpickled, copied = pickle.loads(blob)
+    assert_same_state(copied, unpickled.state_dict())
+    for buf in (ref, loaded, unpickled):
+        buf.post_adapt(None, digits.train_stream[4])
+        buf.update_from_batch(x[30:60], y[30:60])  # the samples held carry no extras: none are offered
+    assert_same_state(ref.state_dict(), loaded.state_dict())
+    assert_same_state(without_datasets(ref.state_dict()), without_datasets(unpickled.state_dict()))
+    for buf in (loaded, unpickled):
+        assert listing(buf.buffer) == listing(ref.buffer) and buf.extra_names == ()
 
 
 # ---- widths that grow -----------------------------------------------------------------------

@@ -352,7 +352,7 @@ def continue_stream(buf, digits) -> None:
 def test_state_dict_round_trip_resumes_identically(digits):
     ref = fed(digits)
     state = ref.state_dict()
-    assert state["kind"] == "class_balanced_reservoir" and state["version"] == 2
+    assert state["kind"] == "class_balanced_reservoir" and state["version"] == 3
     assert state["seen_counts"] == ref.seen_counts and state["full_classes"] == list(ref.full_classes)
     twin = ClassBalancedReservoirBuffer(5, seed=999)  # another size and seed: all comes from the state
     twin.load_state_dict(state)
@@ -388,6 +388,47 @@ def test_loading_a_wrong_state_raises_and_changes_nothing(digits):
         with pytest.raises(ValueError, match=match):
             buf.load_state_dict(wrong)
         assert_same_state(state, buf.state_dict(), match)
+
+
+def test_a_state_whose_class_counts_contradict_its_slots_is_refused(digits):
+    """seen_counts and full_classes are checked against the slots and n_seen before any change."""
+    state = fed(digits).state_dict()
+    stored = ClassBalancedReservoirBuffer(30, seed=0)
+    stored.load_state_dict(state)
+    counts = stored.class_counts()
+    c = next(c for c, m in counts.items() if m)
+    buf = ClassBalancedReservoirBuffer(30, seed=5)
+    buf.post_adapt(None, digits.train_stream[3])
+    before = buf.state_dict()
+    seen = state["seen_counts"]
+    bad = [
+        (
+            {**state, "seen_counts": {**seen, c: -1}},
+            r"state's seen_counts must map classes \(ints >= 0\) to counts >= 1",
+        ),
+        (
+            {**state, "seen_counts": {**seen, -1: 3}},
+            r"state's seen_counts must map classes \(ints >= 0\) to counts >= 1",
+        ),
+        (
+            {**state, "seen_counts": {**seen, c: counts[c] - 1}},
+            rf"state's seen_counts has {counts[c] - 1} samples of class {c} seen, but its slots hold {counts[c]}",
+        ),
+        (
+            {**state, "seen_counts": {k: v for k, v in seen.items() if k != c}},
+            rf"state's seen_counts has 0 samples of class {c} seen, but its slots hold {counts[c]}",
+        ),
+        ({**state, "n_seen": state["n_seen"] + 1}, r"state's seen_counts sum to \d+, but its n_seen is \d+"),
+        (
+            {**state, "full_classes": [*state["full_classes"], 99]},
+            r"state's full_classes must be distinct classes of seen_counts",
+        ),
+        ({**state, "full_classes": [c, c]}, r"state's full_classes must be distinct classes of seen_counts"),
+    ]
+    for wrong, match in bad:
+        with pytest.raises(ValueError, match=match):
+            buf.load_state_dict(wrong)
+        assert_same_state(before, buf.state_dict(), match)
 
 
 def test_seed_determines_the_buffer_whatever_the_global_rng(digits):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import gzip
 import json
 import re
 import statistics
@@ -21,6 +22,10 @@ from avalanche_replay_ext import SplitDigits, benchmarks, cli, plots, settings
 from avalanche_replay_ext.cli import main
 
 VERSIONS = {"avalanche_replay_ext": version("avalanche-replay-ext"), "avalanche_lib": version("avalanche-lib")}
+FLOAT32_MAX, FLOAT32_TINY = 3.4028234663852886e38, 1.1754943508222875e-38  # float32's largest and smallest normal
+POSITIVE_INT = "must be a positive int (>= 1) and <= 2**63 - 1 (int64's largest)"
+WEIGHT = f"must be a finite number >= 0 and <= {FLOAT32_MAX!r} (float32's largest)"
+LR = f"must be a finite number in [{FLOAT32_TINY!r}, {FLOAT32_MAX!r}] (float32's positive normal range)"
 
 
 def default_run() -> Started:
@@ -145,11 +150,11 @@ def test_sweep_has_one_row_per_setting_and_plots(tmp_path):
     ("args", "message"),
     [
         (["run", "--strategy", "bogus"], "invalid choice: 'bogus'"),
-        (["run", "--mem-size", "-5"], "argument --mem-size: must be a positive int (>= 1), got -5"),
-        (["run", "--mem-size", "2.5"], "argument --mem-size: must be a positive int (>= 1), got '2.5'"),
-        (["run", "--alpha", "-1"], "argument --alpha: must be a finite number >= 0, got -1.0"),
-        (["run", "--lr", "0"], "argument --lr: must be a finite number > 0, got 0.0"),
-        (["sweep", "--mem-sizes", "0"], "argument --mem-sizes: must be a positive int (>= 1), got 0"),
+        (["run", "--mem-size", "-5"], f"argument --mem-size: {POSITIVE_INT}, got -5"),
+        (["run", "--mem-size", "2.5"], f"argument --mem-size: {POSITIVE_INT}, got '2.5'"),
+        (["run", "--alpha", "-1"], f"argument --alpha: {WEIGHT}, got -1.0"),
+        (["run", "--lr", "0"], f"argument --lr: {LR}, got 0.0"),
+        (["sweep", "--mem-sizes", "0"], f"argument --mem-sizes: {POSITIVE_INT}, got 0"),
         (
             ["run", "--benchmark", "mnist-idx", "--data-dir", "/nonexistent/mnist"],
             "MNIST folder '/nonexistent/mnist' (from --data-dir) does not exist; pass --data-dir DIR or set "
@@ -173,7 +178,7 @@ def test_sweep_has_one_row_per_setting_and_plots(tmp_path):
             "argument --alphas: applies to --strategy alpha-replay",
         ),
         (["sweep", "--strategy", "naive", "--mem-sizes", "10"], "argument --mem-sizes: applies to --strategy replay,"),
-        (["run", "--epochs", "0"], "argument --epochs: must be a positive int (>= 1), got 0"),
+        (["run", "--epochs", "0"], f"argument --epochs: {POSITIVE_INT}, got 0"),
         (["run", "--seed", str(2**70)], f"argument --seed: must be an int in [0, 2**64), got {2**70}"),
         (["sweep", "--seeds", "0", "-1"], "argument --seeds: must be an int in [0, 2**64), got -1"),
         (
@@ -205,7 +210,7 @@ def test_sweep_has_one_row_per_setting_and_plots(tmp_path):
             ["sweep", "--strategy", "der", "--betas", "0", "1"],
             "argument --betas: applies to --strategy derpp only, not der",
         ),
-        (["run", "--strategy", "derpp", "--beta", "-1"], "argument --beta: must be a finite number >= 0, got -1.0"),
+        (["run", "--strategy", "derpp", "--beta", "-1"], f"argument --beta: {WEIGHT}, got -1.0"),
         (["sweep", "--strategy", "derpp", "--betas", "0", "inf"], "argument --betas: must be a finite number >= 0"),
         (
             ["run", "--retrieval", "mir", "--strategy", "der"],
@@ -271,6 +276,214 @@ def test_an_unwritable_out_folder_fails_before_training(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"error: argument --out: cannot write to '{tmp_path}/file/run': Not a directory\n" in err
     assert err.startswith("usage: ") and "experience" not in err  # nothing trained
+
+
+def usage_error(args: list[str], capsys) -> str:
+    """``main(args)``'s stderr, checked to be a usage error: exit code 2, argparse's usage, one
+    line of error, no traceback."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: avalanche-replay ") and "Traceback" not in err, err
+    assert re.search(r"\n\S+( run| sweep)?: error: [^\n]+\n$", err) and len(re.findall("error:", err)) == 1, err
+    return err
+
+
+def no_training(monkeypatch) -> None:
+    """Make training fail the test: what these tests call must stop before it."""
+    from avalanche_replay_ext import experiments
+
+    def run_setting(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(experiments, "run_setting", run_setting)
+
+
+def fake_training(monkeypatch) -> None:
+    """Training in no time: every run's accuracy matrix holds 0.5, for the tests of the outputs."""
+    from avalanche_replay_ext import experiments
+
+    def run_setting(setting, *args, **kwargs):
+        return experiments.Result(setting, [[0.5] * 5 for _ in range(5)], 0.5, 0.0)
+
+    monkeypatch.setattr(experiments, "run_setting", run_setting)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--lr", "1e39"], f"argument --lr: {LR}, got 1e+39"),  # overflowed in SGD's step: a traceback
+        (["run", "--lr", "1e-50"], f"argument --lr: {LR}, got 1e-50"),  # 0 in float32
+        (["run", "--lr", "inf"], f"argument --lr: {LR}, got inf"),
+        (["run", "--batch-size", str(2**63)], f"argument --batch-size: {POSITIVE_INT}, got {2**63}"),  # mid-run
+        (["run", "--epochs", str(2**63)], f"argument --epochs: {POSITIVE_INT}, got {2**63}"),
+        (["run", "--mem-size", str(2**63)], f"argument --mem-size: {POSITIVE_INT}, got {2**63}"),
+        (["sweep", "--mem-sizes", "10", str(10**30)], f"argument --mem-sizes: {POSITIVE_INT}, got {10**30}"),
+        (["run", "--alpha", "1e39"], f"argument --alpha: {WEIGHT}, got 1e+39"),  # an inf loss, silently
+        (["sweep", "--alphas", "0", "4e38"], f"argument --alphas: {WEIGHT}, got 4e+38"),
+        (["run", "--strategy", "derpp", "--beta", "1e39"], f"argument --beta: {WEIGHT}, got 1e+39"),
+        (["sweep", "--strategy", "derpp", "--betas", "1e39"], f"argument --betas: {WEIGHT}, got 1e+39"),
+        (
+            ["run", "--alpha", "1e38", "--alpha-schedule", "linear"],
+            "argument --alpha: with --alpha-schedule linear the weight reaches alpha * 4 (after 4 experiences), "
+            f"which must be <= {FLOAT32_MAX!r} (float32's largest), got alpha 1e+38",
+        ),
+        (
+            ["sweep", "--strategy", "der", "--alphas", "1", "1e38", "--alpha-schedule", "linear"],
+            "argument --alphas: with --alpha-schedule linear the weight reaches alpha * 4 (after 4 experiences), ",
+        ),
+    ],
+)
+def test_numbers_torch_cannot_hold_are_usage_errors_before_training(args, message, capsys, monkeypatch):
+    """Every number an option passes to torch fits its type there: ints int64 (batch size, epochs,
+    memory sizes), floats float32 (learning rate, alpha, beta; alpha * 4 for the linear schedule)."""
+    no_training(monkeypatch)
+    assert message in usage_error([*args, "--no-progress"], capsys)
+
+
+def test_the_largest_numbers_torch_holds_are_accepted():
+    """The bounds themselves are allowed: 2**63 - 1, float32's largest and smallest normal, and
+    for the linear schedule an alpha whose weight after 4 experiences is float32's largest."""
+    largest = str(2**63 - 1)
+    args = ["run", "--batch-size", largest, "--epochs", largest, "--mem-size", largest, "--lr", repr(FLOAT32_TINY)]
+    s = parsed([*args, "--alpha", repr(FLOAT32_MAX / 4), "--alpha-schedule", "linear"])
+    assert (s.batch_size, s.epochs, s.mem_size, s.lr, s.alpha) == (2**63 - 1,) * 3 + (FLOAT32_TINY, FLOAT32_MAX / 4)
+    s = parsed(["run", "--strategy", "derpp", "--lr", repr(FLOAT32_MAX), "--alpha", repr(FLOAT32_MAX), "--beta", "0"])
+    assert (s.lr, s.alpha, s.beta) == (FLOAT32_MAX, FLOAT32_MAX, 0.0)
+
+
+def idx(magic: int, shape: tuple[int, ...], payload: bytes, compress: bool = True) -> bytes:
+    """An IDX file's bytes (magic number, one big-endian int32 per dimension, the data), gzipped."""
+    data = magic.to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in shape) + payload
+    return gzip.compress(data) if compress else data
+
+
+IMAGES, LABELS = "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"
+VALID = {IMAGES: idx(0x803, (20, 28, 28), bytes(20 * 784)), LABELS: idx(0x801, (20,), bytes(range(10)) * 2)}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        pytest.param(
+            {LABELS: idx(0x801, (19,), bytes(range(10)) + bytes(range(9)))},
+            "MNIST file {images} holds 20 images but {labels} 19 labels",
+            id="counts-differ",
+        ),
+        pytest.param(
+            {LABELS: idx(0x801, (20,), bytes(range(10)) + bytes(range(9)) + bytes([12]))},
+            "MNIST file {labels} holds label 12 at position 19; labels must be in 0..9",
+            id="label-12",
+        ),
+        pytest.param(
+            {LABELS: idx(0x803, (20,), bytes(20))},
+            "MNIST file {labels} is not an IDX file of the expected kind (magic 0x803, expected 0x801)",
+            id="magic",
+        ),
+        pytest.param(
+            {IMAGES: idx(0x803, (20, 28, 28), bytes(19 * 784))},
+            "MNIST file {images} holds 14896 bytes after its header, but its shape (20, 28, 28) needs 15680",
+            id="size",
+        ),
+        pytest.param(
+            {IMAGES: idx(0x803, (20, 8, 8), bytes(20 * 64))},
+            "MNIST file {images} holds images of 8x8 pixels, expected 28x28",
+            id="8x8",
+        ),
+        pytest.param(
+            {IMAGES: idx(0x803, (0, 28, 28), b""), LABELS: idx(0x801, (0,), b"")},
+            "MNIST file {images} holds no images",
+            id="empty",
+        ),
+        pytest.param(
+            {IMAGES: idx(0x803, (20, 28, 28), bytes(20 * 784), compress=False)},
+            "MNIST file {images} is not a complete gzip file (Not a gzipped file",
+            id="not-gzip",
+        ),
+        pytest.param(
+            {IMAGES: VALID[IMAGES][:-20]},
+            "MNIST file {images} is not a complete gzip file (Compressed file ended",
+            id="truncated-gzip",
+        ),
+        pytest.param({LABELS: None}, f"MNIST folder {{folder}} holds {IMAGES} but not {LABELS}", id="no-labels"),
+    ],
+)
+def test_a_corrupt_mnist_folder_is_a_usage_error_before_training(change, message, tmp_path, capsys, monkeypatch):
+    """The IDX files are checked (gzip, magic numbers, sizes, counts, labels 0..9) before training
+    and before --out is created: a usage error naming the file, not an IndexError from the middle
+    of training (labels >= 10) or a traceback."""
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for name, data in {**VALID, **change}.items():
+        if data is not None:
+            (folder / name).write_bytes(data)
+    no_training(monkeypatch)
+    out = tmp_path / "out"
+    err = usage_error(["run", "--benchmark", "mnist-idx", "--data-dir", str(folder), "--out", str(out)], capsys)
+    names = {"images": repr(str(folder / IMAGES)), "labels": repr(str(folder / LABELS)), "folder": repr(str(folder))}
+    assert f"error: --benchmark mnist-idx: {message.format(**names)}" in err
+    assert not out.exists()
+
+
+def test_a_non_empty_out_folder_needs_overwrite(tmp_path, capsys, monkeypatch):
+    """A second run into an --out that holds anything (an earlier run's outputs, a file of the
+    user's) stops before training unless --overwrite is given; an empty --out is fine."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    no_training(monkeypatch)
+    for command in ("run", "sweep"):
+        err = usage_error([command, "--out", str(out), "--no-progress"], capsys)
+        assert f"error: argument --out: folder '{out}' is not empty: pass --overwrite to replace its contents\n" in err
+    assert [p.name for p in out.iterdir()] == ["notes.txt"] and (out / "notes.txt").read_text() == "mine"
+    fake_training(monkeypatch)
+    (out / "notes.txt").unlink()
+    assert main(["run", "--out", str(out), "--no-progress"]) == 0  # empty: no --overwrite needed
+
+
+def test_overwrite_replaces_the_previous_outputs_entirely(tmp_path, capsys, monkeypatch):
+    """A second, different sweep with --overwrite leaves only its own outputs (no plot of the first
+    sweep beside the new results.json); nothing is left beside --out either."""
+    fake_training(monkeypatch)
+    out = tmp_path / "out"
+    first = ["sweep", "--mem-sizes", "10", "30", "--alphas", "0", "1", "--seeds", "0", "--no-progress"]
+    assert main([*first, "--out", str(out)]) == 0
+    assert {"final_accuracy_vs_alpha.png", "accuracy_matrix_mem10_alpha0.png"} <= {p.name for p in out.iterdir()}
+    (out / "notes.txt").write_text("mine")
+    second = ["sweep", "--mem-sizes", "50", "--seeds", "0", "--no-progress", "--out", str(out)]
+    assert "pass --overwrite" in usage_error(second, capsys)
+    assert main([*second, "--overwrite"]) == 0
+    written = ["results.json", "results.csv", "accuracy_matrix_mem50_alpha1.png", "final_accuracy_vs_mem_size.png"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(written)
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left
+    assert capsys.readouterr().out.endswith("".join(f"wrote {out / name}\n" for name in written))
+    assert json.loads((out / "results.json").read_text())["command_line"].endswith(" --overwrite")
+
+
+def test_a_run_killed_while_writing_leaves_no_partial_outputs(tmp_path, capsys, monkeypatch):
+    """The outputs are written to a temporary folder beside --out and moved into place once all
+    are written: a run killed after results.json (here: while saving the plot) leaves --out as it
+    was, empty or with the previous run's outputs, and removes its temporary folder."""
+    fake_training(monkeypatch)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "out"
+    with monkeypatch.context() as m:
+        m.setattr(plots, "save", killed)
+        with pytest.raises(KeyboardInterrupt):
+            main(["run", "--out", str(out), "--no-progress"])
+    assert not out.exists() or not any(out.iterdir())  # no results.json without its plot
+    assert main(["run", "--out", str(out), "--no-progress"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with monkeypatch.context() as m:
+        m.setattr(plots, "save", killed)
+        with pytest.raises(KeyboardInterrupt):
+            main(["run", "--strategy", "naive", "--out", str(out), "--no-progress", "--overwrite"])
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the previous run's, whole
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
 def test_options_without_a_command_are_the_default_run(tmp_path, capsys):

@@ -18,7 +18,7 @@ from avalanche_replay_ext import SplitDigits
 
 RUN = Path(__file__).parent / "_dist_run.py"
 MODES = ["experience", "iteration", "der", "gdumb"]
-REFUSED = ["iteration", "gdumb"]
+REFUSED = ["iteration-rank-seeds", "gdumb-rank-seeds", "iteration-rank-mem-size", "experience-rank-prefill"]
 SEVERAL_PROCESSES = True  # conftest runs these tests after the single-process ones
 
 
@@ -37,7 +37,7 @@ def launched(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     out = tmp_path_factory.mktemp("distributed")
     (script,) = grab_code_blocks(README.read_text(), lang="py")  # the one script shown for torchrun
     (out / "train.py").write_text(script)
-    return out, torchrun(out, str(out / "train.py"), *MODES, *(f"{mode}-rank-seeds" for mode in REFUSED))
+    return out, torchrun(out, str(out / "train.py"), *MODES, *REFUSED)
 
 
 def test_the_readme_script_runs_under_torchrun(launched):
@@ -72,10 +72,14 @@ def test_two_processes_train_in_parallel_and_hold_the_same_buffer(launched, mode
 
 
 @pytest.mark.parametrize("mode", REFUSED)
-def test_processes_with_different_seeds_stop_before_training(launched, mode):
-    """seed=rank would give each process another buffer: every process raises, none trains."""
+def test_processes_with_different_seeds_sizes_or_buffers_stop_before_training(launched, mode):
+    """seed=rank, mem_size=100+rank or buffers prefilled per process would give each process
+    another buffer: every process raises, none trains."""
     out, proc = launched
-    plugin = "GDumbPlugin" if mode == "gdumb" else "AlphaReplayPlugin"
-    message = f"RuntimeError: {plugin} holds different random states on different processes (ranks [1] differ"
+    plugin = "GDumbPlugin" if mode.startswith("gdumb") else "AlphaReplayPlugin"
+    message = (
+        f"{mode} refused: {plugin} holds a different mem_size, buffer or random state on different processes "
+        "(ranks [1] differ"
+    )
     assert proc.stderr.count(message) == 2, proc.stderr[-3000:]  # raised in both processes
-    assert not list((out / f"{mode}-rank-seeds").glob("rank*.json"))
+    assert not list((out / mode).glob("rank*.json"))

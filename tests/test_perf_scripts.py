@@ -35,7 +35,7 @@ def test_benchmarks_run_quick_and_print_numbers(mnist_dir):
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
     scripts = ("buffer_updates", "buffer_scaling", "stock_online", "online_throughput", "experience_replay")
-    scripts += ("balanced_replay", "der_replay", "memory")
+    scripts += ("balanced_replay", "der_replay", "der_masking", "memory")
     for script in (*scripts, "checkpoint_sizes", "scale", "gdumb_samplers", "gdumb_accuracy"):
         assert f"== {script} --quick\n" in out
     assert "== buffer_updates --quick --splitmnist\n" in out
@@ -65,6 +65,8 @@ def test_benchmarks_run_quick_and_print_numbers(mnist_dir):
     assert re.search(r"ours DER\+\+ \(alpha 0\.3, beta 0\.5\)\s+\d+\s+0\.\d{3} \+- 0\.000", out)
     assert re.search(r"speed ours ER / ours DER\+\+: \d+\.\d\dx \(per seed \d+\.\d\d; goal <= 1\.3x\)", out)
     assert re.search(r"ParametricBuffer: 0\.\d{3}", out)
+    for masking in ("True ", "False"):
+        assert re.search(rf"masking={masking} DER\+\+ 0\.\d{{3}} \+- 0\.000", out), masking
     assert re.search(r"500\s+400\s+0\.\d{3} \+- 0\.\d{3}\s+0\.\d{3}", out)
 
 

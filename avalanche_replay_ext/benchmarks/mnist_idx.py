@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ _FILES = {  # prefix -> (images file, labels file), the names torchvision and Le
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
 }
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # torchvision's usual MNIST normalisation
+IMAGE_SHAPE, N_CLASSES = (28, 28), 10  # what MNIST's files hold: 28x28 images, labels 0..9
 
 
 def mnist_dir(root: str | os.PathLike | None = None) -> Path:
@@ -40,14 +43,50 @@ def mnist_dir(root: str | os.PathLike | None = None) -> Path:
 
 
 def _read_idx(path: Path, magic: int) -> np.ndarray:
-    with gzip.open(path, "rb") as f:
-        data = f.read()
+    """The uint8 array in the gzip IDX file ``path``, whose magic number must be ``magic`` (0x803:
+    3 dimensions, 0x801: 1); raises ValueError naming the file if it is not a complete gzip file,
+    or its magic number, header or size is not what ``magic`` announces."""
+    name = f"MNIST file {str(path)!r}"
+    try:
+        with gzip.open(path, "rb") as f:
+            data = f.read()
+    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+        raise ValueError(f"{name} is not a complete gzip file ({err})") from None
+    header = 4 + 4 * (magic & 0xFF)  # the magic's last byte: the number of dimensions
     found = int.from_bytes(data[:4], "big")
-    if found != magic:
-        raise ValueError(f"{path} is not an IDX file of the expected kind (magic {found:#x}, expected {magic:#x})")
-    ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+    if len(data) >= 4 and found != magic:
+        raise ValueError(f"{name} is not an IDX file of the expected kind (magic {found:#x}, expected {magic:#x})")
+    if len(data) < header:
+        raise ValueError(f"{name} is too short for its IDX header ({len(data)} bytes, the header needs {header})")
+    shape = tuple(int.from_bytes(data[i : i + 4], "big") for i in range(4, header, 4))
+    if len(data) - header != math.prod(shape):
+        raise ValueError(
+            f"{name} holds {len(data) - header} bytes after its header, but its shape {shape} needs {math.prod(shape)}"
+        )
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _read_pair(image_path: Path, label_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The images and labels of one pair of files, checked to belong together: as many labels as
+    images, the images 28x28 and at least one, the labels in 0..9 (else ValueError naming the file)."""
+    images, labels = _read_idx(image_path, 0x803), _read_idx(label_path, 0x801)
+    image_name, label_name = f"MNIST file {str(image_path)!r}", repr(str(label_path))
+    if images.shape[1:] != IMAGE_SHAPE:
+        rows, cols = images.shape[1:]
+        raise ValueError(
+            f"{image_name} holds images of {rows}x{cols} pixels, expected {IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]}"
+        )
+    if len(images) != len(labels):
+        raise ValueError(f"{image_name} holds {len(images)} images but {label_name} {len(labels)} labels")
+    if not len(images):
+        raise ValueError(f"{image_name} holds no images")
+    bad = np.flatnonzero(labels >= N_CLASSES)
+    if len(bad):
+        raise ValueError(
+            f"MNIST file {label_name} holds label {labels[bad[0]]} at position {bad[0]}; "
+            f"labels must be in 0..{N_CLASSES - 1}"
+        )
+    return images, labels
 
 
 def load_mnist_idx(root: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,13 +94,22 @@ def load_mnist_idx(root: str | os.PathLike | None = None) -> tuple[torch.Tensor,
 
     :return: images as ``(N, 1, 28, 28)`` float32, normalised with mean 0.1307 and std 0.3081,
         and int64 labels.
+    :raises FileNotFoundError: no folder, no pair of files, or one file of a pair without the other.
+    :raises ValueError: a file is not a complete gzip IDX file of its kind (magic number, header,
+        size), or a pair disagrees (image and label counts), or holds no images, images other than
+        28x28 or labels outside 0..9; the message names the file.
     """
     path = mnist_dir(root)
     images, labels = [], []
-    for image_file, label_file in _FILES.values():
-        if (path / image_file).exists() and (path / label_file).exists():
-            images.append(_read_idx(path / image_file, 0x803))
-            labels.append(_read_idx(path / label_file, 0x801))
+    for pair in _FILES.values():
+        found = [name for name in pair if (path / name).exists()]
+        if len(found) == 1:
+            missing = next(name for name in pair if name not in found)
+            raise FileNotFoundError(f"MNIST folder {str(path)!r} holds {found[0]} but not {missing}")
+        if found:
+            x, y = _read_pair(path / pair[0], path / pair[1])
+            images.append(x)
+            labels.append(y)
     if not images:
         raise FileNotFoundError(f"no MNIST IDX files ({', '.join(_FILES['t10k'])}) in {str(path)!r}")
     x = torch.from_numpy(np.concatenate(images)).float().div_(255).sub_(MNIST_MEAN).div_(MNIST_STD)

@@ -12,10 +12,21 @@ from avalanche.benchmarks.utils import AvalancheDataset
 from avalanche.training.storage_policy import ExemplarsBuffer
 
 from .._checks import as_labels, check_seed, check_size, make_generator
+from ._format import (
+    COUNTERS,
+    STATE_VERSION,
+    Stored,
+    check_counters,
+    check_extra_fill,
+    check_slots,
+    check_version,
+    migrate_slots,
+)
 from ._slots import SlotStore
 
 GROUPBY = {"class": "targets", "task": "tasks", "experience": "experiences"}
 """What a buffer records per stored sample (the tutorial's ``groupby`` names) -> its slot field."""
+_PICKLED_FORMAT = "state format"  # key of (kind, version) in a pickle: no attribute has that name
 
 
 class SlotBuffer(ExemplarsBuffer):
@@ -24,6 +35,8 @@ class SlotBuffer(ExemplarsBuffer):
     are copied into rows that grow with the samples held. Arguments are checked before any change,
     and every update runs as a transaction: if anything inside it fails, the buffer is put back
     exactly as it was. ``max_size`` has no upper bound: the bookkeeping grows with the samples held.
+    A state (``load_state_dict``) or pickle of another kind, of a version this package does not
+    read or that contradicts itself is refused before anything changes; version 2 is migrated.
 
     Each stored sample can carry *extras*, per-sample tensors offered with it (the ``extras``
     argument of :meth:`update_from_dataset` and :meth:`update_from_batch`; the logits of Dark
@@ -40,7 +53,7 @@ class SlotBuffer(ExemplarsBuffer):
     """
 
     STATE_KIND = "slots"  # what `state_dict` says it is; a subclass with more state names its own
-    STATE_VERSION = 2  # 2: per-slot experiences
+    STATE_VERSION = STATE_VERSION  # 2: per-slot experiences; 3: slots' extras always present (see _format)
     _SLOT_EXTRA: dict[str, float | int] = {}  # per-slot values a subclass keeps next to the samples
     _STATE_EXTRA: tuple[str, ...] = ()  # what a subclass adds to `state_dict`
     _DERIVED: tuple[str, ...] = ()  # attributes a subclass derives from the slots: None until rebuilt
@@ -57,13 +70,18 @@ class SlotBuffer(ExemplarsBuffer):
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        """Run the block; if anything in it raises, the buffer is put back exactly as it was
-        (counters, generator, slots, sources, rows, cached views)."""
-        attributes, rng = dict(self.__dict__), self.generator.get_state()
+        """Run the block as one transaction over the buffer and its slot store: if anything raises
+        before it has returned (an interrupt while the store commits included), both are put back
+        exactly as they were (counters, generator, slots, sources, rows, cached views). The store
+        commits as the last step, and its savepoint still undoes a commit, so no exception can
+        leave the store updated under the buffer's old counters."""
+        attributes, rng, store = dict(self.__dict__), self.generator.get_state(), self._slots
+        point = store.begin()
         try:
-            with self._slots.transaction():
-                yield
+            yield
+            store.commit()
         except BaseException:
+            store.rollback(point)
             self.__dict__.clear()
             self.__dict__.update(attributes)
             self.generator.set_state(rng)
@@ -227,19 +245,32 @@ class SlotBuffer(ExemplarsBuffer):
         return {
             "kind": self.STATE_KIND,
             "version": self.STATE_VERSION,
+            **self._counters(),
+            "slots": self._slots.state_dict(),
+            **self._extra_state(),
+        }
+
+    def _counters(self) -> dict[str, Any]:
+        """The buffer's own entries of :meth:`state_dict` (``_format.COUNTERS``)."""
+        return {
             "max_size": self.max_size,
             "seed": self.seed,
             "n_seen": self.n_seen,
             "experience": self.experience,
             "generator": self.generator.get_state(),
-            "slots": self._slots.state_dict(),
         }
+
+    def _extra_state(self) -> dict[str, Any]:
+        """What a subclass adds to :meth:`state_dict` (the ``_STATE_EXTRA`` entries)."""
+        return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` of a buffer of the same kind; later updates continue
-        exactly as the original would. A state of another kind or version raises ``ValueError``
-        and changes nothing."""
-        self._check_state(state)
+        exactly as the original would. A state of another kind, of a version this package does not
+        read (it reads version 3 and migrates version 2, written before the extras existed: no
+        extras) or whose entries contradict each other raises ``ValueError`` or ``TypeError``
+        naming the entry, and changes nothing."""
+        state = self._check_state(state)
         with self._transaction():
             slots = SlotStore(state["max_size"])
             slots.load_state_dict(state["slots"])
@@ -253,28 +284,68 @@ class SlotBuffer(ExemplarsBuffer):
     def _load_extra(self, state: dict[str, Any]) -> None:
         """Restore what a subclass adds to :meth:`state_dict` (checked by ``_check_state``)."""
 
-    def _check_state(self, state: Any) -> None:
-        """Raise ``ValueError`` unless ``state`` is a complete state of this kind and version."""
+    def _check_state(self, state: Any) -> dict[str, Any]:
+        """Return ``state`` in the current format (version 2 migrated) if it is a complete and
+        consistent state of this kind, else raise ``ValueError`` or ``TypeError`` naming the entry
+        and what is allowed. Changes nothing; O(size log size + sources)."""
         name = type(self).__name__
         if not isinstance(state, dict) or "kind" not in state:
             raise ValueError(f"state must be the state_dict() of a {name}, got {type(state).__name__} without 'kind'")
-        kind, version = state["kind"], state.get("version")
-        if kind != self.STATE_KIND:
-            raise ValueError(f"state is a {kind!r} buffer's state; a {name} loads {self.STATE_KIND!r} states")
-        if version != self.STATE_VERSION:
-            raise ValueError(f"state has version {version!r}; this {name} reads version {self.STATE_VERSION}")
-        missing = {"max_size", "seed", "n_seen", "experience", "generator", "slots", *self._STATE_EXTRA} - set(state)
+        version = self._check_format(state["kind"], state.get("version"), "state")
+        missing = {*COUNTERS, "slots", *self._STATE_EXTRA} - set(state)
         if missing:
             raise ValueError(f"state is incomplete for a {name}: no {sorted(missing)}")
-        extra = state["slots"].get("extra") if isinstance(state["slots"], dict) else None
+        state = {**state, "slots": migrate_slots(state["slots"], version)}
+        self._check_slot_extra(state["slots"].get("extra") if isinstance(state["slots"], dict) else None, "state")
+        self._check_values(state, check_slots(state["slots"], "state's slots"), "state")
+        return state
+
+    def _check_format(self, kind: Any, version: Any, what: str) -> int:
+        """The version of a state or pickle (``what``) of kind ``kind``, if this buffer reads it."""
+        name = type(self).__name__
+        if kind != self.STATE_KIND:
+            raise ValueError(f"{what} is a {kind!r} buffer's state; a {name} loads {self.STATE_KIND!r} states")
+        return check_version(what, name, version)
+
+    def _check_slot_extra(self, extra: Any, what: str) -> None:
         if extra != self._SLOT_EXTRA:
-            raise ValueError(f"state's slots hold {extra!r} per slot; a {name} holds {self._SLOT_EXTRA!r}")
-        problem = _extras_state_problem(state["slots"])
-        if problem:
-            raise ValueError(f"state's slots extras {problem}; a {name} stores a dict name -> 2-D floating tensor")
+            name = type(self).__name__
+            raise ValueError(f"{what}'s slots hold {extra!r} per slot; a {name} holds {self._SLOT_EXTRA!r}")
+
+    def _check_values(self, values: dict[str, Any], stored: Stored, what: str) -> None:
+        """Raise unless the buffer's entries of a state (``values``: the counters and the
+        ``_STATE_EXTRA`` entries, as :meth:`state_dict` gives them) agree with its slots ``stored``."""
+        check_counters(values, stored, what)
+        self._check_extra(values, stored, what)
+
+    def _check_extra(self, values: dict[str, Any], stored: Stored, what: str) -> None:
+        """Raise unless a subclass's entries of a state (and per-slot fields) are valid (none here)."""
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, **dict.fromkeys(self._DERIVED)}  # derived state is rebuilt when needed
+        return {  # derived state is rebuilt when needed; the format is checked when unpickled
+            **self.__dict__,
+            **dict.fromkeys(self._DERIVED),
+            _PICKLED_FORMAT: (self.STATE_KIND, self.STATE_VERSION),
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle with :meth:`load_state_dict`'s checks: kind, version (a pickle without them was
+        written before version 3: version 2 if it has ``experience``, else 1) and every entry
+        against the slots (themselves checked when unpickled, see ``SlotStore.__setstate__``)."""
+        what, state = f"pickled {type(self).__name__}", dict(state)
+        before = (self.STATE_KIND, 2 if "experience" in state else 1)
+        self._check_format(*state.pop(_PICKLED_FORMAT, before), what)
+        missing = {*COUNTERS, "_slots", *self._STATE_EXTRA} - set(state)
+        if missing:
+            raise ValueError(f"{what} is incomplete: no {sorted(missing)}")
+        slots, generator = state["_slots"], state["generator"]
+        if not isinstance(slots, SlotStore) or not isinstance(generator, torch.Generator):
+            got = f"{type(slots).__name__} and {type(generator).__name__}"
+            raise TypeError(f"{what} must hold a SlotStore (_slots) and a torch.Generator (generator), got {got}")
+        self._check_slot_extra(check_extra_fill(slots.extra_fill(), what), what)
+        self.__dict__.update(state)
+        self._forget_derived()  # an older pickle may lack a derived attribute added since
+        self._check_values({**self._counters(), **self._extra_state()}, slots.stored(), what)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(max_size={self.max_size}, size={self._slots.size}, n_seen={self.n_seen})"
@@ -294,19 +365,6 @@ def _entering_rows(extras: dict[str, torch.Tensor] | None, entering: np.ndarray)
         return None
     index = torch.from_numpy(entering)
     return {name: rows.detach()[index].cpu() for name, rows in extras.items()}
-
-
-def _extras_state_problem(slots: dict[str, Any]) -> str | None:
-    """What is wrong with a slots state's extras (one row per stored sample), or None."""
-    extras = slots.get("extras")
-    if not isinstance(extras, dict):
-        return "are missing" if extras is None else f"are a {type(extras).__name__}"
-    for key, rows in extras.items():
-        if not isinstance(key, str) or not isinstance(rows, torch.Tensor) or not rows.is_floating_point():
-            return f"hold {key!r} -> {type(rows).__name__}"
-        if rows.dim() != 2 or len(rows) != slots.get("size"):
-            return f"hold {key!r} of shape {tuple(rows.shape)} for {slots.get('size')!r} samples"
-    return None
 
 
 def experience_index(exp: Any) -> int | None:

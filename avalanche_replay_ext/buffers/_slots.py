@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -13,14 +11,11 @@ import torch
 from avalanche.benchmarks.utils import AvalancheDataset
 
 from .. import _avalanche_compat as compat
+from ._format import FIELDS, ROW_SOURCE, STATE_VERSION, Stored, check_slots, check_version, migrate_slots
 from ._groups import GroupIndex
 from ._rows import RowStore, rows_dataset
 from ._sources import Offered, SourceTable, part_view
 from ._undo import UndoLog
-
-ROW_SOURCE = -1  # source id of a slot whose sample is a tensor row of the RowStore
-# slot-aligned int64 arrays and their empty value; `experiences`: the experience each sample arrived in
-_FILL = {"source": ROW_SOURCE, "index": 0, "targets": 0, "tasks": 0, "experiences": 0}
 
 
 class Selection(NamedTuple):
@@ -54,6 +49,16 @@ def build_view(selection: Selection) -> AvalancheDataset:
     return compat.concat(parts).subset(np.argsort(np.concatenate(placed)).tolist())
 
 
+class Savepoint(NamedTuple):
+    """What :meth:`SlotStore.rollback` needs to put a store back as it was at :meth:`SlotStore.begin`:
+    its attributes, the log of the entries overwritten since, and the source table's and rows' marks."""
+
+    attributes: dict[str, Any]
+    undo: UndoLog
+    sources: dict[str, Any]
+    rows: dict[str, Any]
+
+
 class SlotStore:
     """Up to ``capacity`` slots; slots ``[0, size)`` are occupied.
 
@@ -64,8 +69,9 @@ class SlotStore:
     (plus the ``extra`` per-slot values a buffer asks for), allocated as slots fill, so a huge
     ``capacity`` costs nothing until samples arrive. ``dataset()`` builds the Avalanche view once
     per change: one index list per source over that source's own flat-data children, so its depth
-    and width stay those of the offered datasets. Changes made inside :meth:`transaction` are all
-    undone if it raises.
+    and width stay those of the offered datasets. The changes made between :meth:`begin` and
+    :meth:`commit` are all undone by :meth:`rollback` (before or after the commit: the buffer
+    commits as the last step of its own transaction, so one rollback undoes both).
 
     A write costs what it writes, not the number of slots: the slots per source are counted as
     they change, a field's :meth:`groups` index (built on first use) is moved slot by slot, and a
@@ -79,7 +85,7 @@ class SlotStore:
     def __init__(self, capacity: int, extra: dict[str, float | int] | None = None) -> None:
         self.capacity = capacity
         self.size = 0
-        self.fill = {**_FILL, **(extra or {})}  # slot-aligned array name -> value of an empty slot
+        self.fill = {**FIELDS, **(extra or {})}  # slot-aligned array name -> value of an empty slot
         for name, fill in self.fill.items():
             setattr(self, name, np.full(0, fill, dtype=np.asarray(fill).dtype))
         self.sources = SourceTable()
@@ -87,31 +93,33 @@ class SlotStore:
         self.extras: dict[str, torch.Tensor] = {}  # name -> per-slot rows (replaced on growth, written in place)
         self._view: AvalancheDataset | None = None
         self._pruned_at = 0  # number of sources after the last prune
-        self._shapes: dict[int, Any] = {}  # sid -> shape of its samples, once read (replaced, never changed)
+        self._kinds: dict[int, tuple] = {}  # sid -> (shape, dtype) of its samples, once read (replaced, never changed)
         self.counts: dict[int, int] = {}  # source id (ROW_SOURCE: tensor rows) -> slots holding its samples (> 0)
         self._groups: dict[str, GroupIndex] = {}  # field -> its group index, once built (see `groups`)
         self._undo: UndoLog | None = None  # while in a transaction
         self.version = 0  # bumped on every change, for caches of derived views
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Run the block; if it raises, put the store back exactly as it was."""
-        attributes, sources, rows = dict(self.__dict__), self.sources, self.rows
-        self._undo = undo = UndoLog()  # the store's writes and the source table's
-        marks = sources.mark(undo), rows.mark()
-        try:
-            yield
-        except BaseException:
-            undo.undo()
-            self.__dict__.clear()
-            self.__dict__.update(attributes)
-            self._groups = {}  # they may hold the failed update's moves: rebuilt when next used
-            sources.reset(marks[0])
-            rows.reset(marks[1])
-            raise
-        finally:
-            self._undo = None
-            sources.unmark()
+    # ---- transactions --------------------------------------------------------------------
+    def begin(self) -> Savepoint:
+        """Log every later change (the store's writes and the source table's) until :meth:`commit`;
+        return what :meth:`rollback` needs to undo them: O(1), not O(slots)."""
+        attributes, undo = dict(self.__dict__), UndoLog()
+        self._undo = undo
+        return Savepoint(attributes, undo, self.sources.mark(undo), self.rows.mark())
+
+    def commit(self) -> None:
+        """Stop logging: the changes since :meth:`begin` stay (its savepoint can still undo them)."""
+        self._undo = None
+        self.sources.unmark()
+
+    def rollback(self, point: Savepoint) -> None:
+        """Put the store back exactly as it was when ``point`` was taken, committed or not."""
+        point.undo.undo()
+        self.__dict__.clear()
+        self.__dict__.update(point.attributes)
+        self._groups = {}  # they may hold the failed update's moves: rebuilt when next used
+        self.sources.reset(point.sources)
+        self.rows.reset(point.rows)
 
     # ---- checks --------------------------------------------------------------------------
     def resolve(self, dataset: Any) -> Offered:
@@ -119,28 +127,31 @@ class SlotStore:
         return self.sources.resolve(dataset)
 
     def check_batch(self, x: torch.Tensor) -> None:
-        """Raise if tensor samples ``x`` could not be stored and collated next to those held."""
+        """Raise if tensor samples ``x`` could not be stored and collated next to those held
+        (another shape or dtype than the rows or the dataset samples held)."""
         self.rows.check(x)
-        held = self._dataset_shape()
+        held = self._dataset_kind()
         if held is not None:
-            _same_shape("x samples", tuple(x.shape[1:]), "dataset samples", held)
+            _same_kind("x samples", (tuple(x.shape[1:]), x.dtype), "dataset samples", held)
 
-    def _dataset_shape(self) -> Any:
-        """The shape of the dataset samples held (None: none held), read from one of them once per source."""
+    def _dataset_kind(self) -> tuple | None:
+        """The (shape, dtype) of the dataset samples held (None: none held), read from one of them
+        once per source."""
         sids = [sid for sid in self.counts if sid != ROW_SOURCE]
-        known = [sid for sid in sids if sid in self._shapes]
+        known = [sid for sid in sids if sid in self._kinds]
         if known or not sids:
-            return self._shapes[known[0]] if known else None
+            return self._kinds[known[0]] if known else None
         slot = np.flatnonzero(self.source[: self.size] == sids[0])[:1]  # once per source
-        return self._shape(sids[0], lambda: self.dataset(slot)[0][0])
+        return self._kind(sids[0], lambda: self.dataset(slot)[0][0])
 
     def check_dataset(self, offer: Offered, dataset: Any, index: int) -> None:
         """Raise if ``dataset``'s samples (``dataset[index]`` read as one of them) could not be
-        collated next to the tensor samples held."""
+        collated next to the tensor samples held (another shape or dtype)."""
         if self.counts.get(ROW_SOURCE):
             sid = offer.sid if offer.register is None else None
-            shape = self._shape(sid, lambda: dataset[index][0])
-            _same_shape("dataset samples", shape, "tensor samples", tuple(self.rows.x.shape[1:]))
+            kind = self._kind(sid, lambda: dataset[index][0])
+            rows = self.rows.x
+            _same_kind("dataset samples", kind, "tensor samples", (tuple(rows.shape[1:]), rows.dtype))
 
     def check_extras(self, extras: Any, n: int) -> dict[str, torch.Tensor] | None:
         """Raise unless ``extras`` (None or a dict name -> floating tensor ``[n, width]``) can be
@@ -166,14 +177,17 @@ class SlotStore:
                 )
         return extras or None
 
-    def _shape(self, sid: int | None, read: Any) -> Any:
-        if sid in self._shapes:
-            return self._shapes[sid]
+    def _kind(self, sid: int | None, read: Any) -> tuple:
+        """The (shape, dtype) of source ``sid``'s samples (``read()``: one of them), cached per
+        source; a sample that is not a tensor gives (its type's name, None)."""
+        if sid in self._kinds:
+            return self._kinds[sid]
         sample = read()
-        shape = tuple(sample.shape) if isinstance(sample, torch.Tensor) else type(sample).__name__
+        tensor = isinstance(sample, torch.Tensor)
+        kind = (tuple(sample.shape), sample.dtype) if tensor else (type(sample).__name__, None)
         if sid is not None:
-            self._shapes = {**self._shapes, sid: shape}
-        return shape
+            self._kinds = {**self._kinds, sid: kind}
+        return kind
 
     # ---- writes --------------------------------------------------------------------------
     def write_refs(
@@ -368,14 +382,24 @@ class SlotStore:
         return {
             "capacity": self.capacity,
             "size": size,
-            "extra": {name: fill for name, fill in self.fill.items() if name not in _FILL},
+            "extra": self.extra_fill(),
             "fields": {**fields, "index": torch.from_numpy(index)},
             "sources": self.sources.state_dict(set(np.unique(self.source[:size]).tolist()) - {ROW_SOURCE}),
             "rows": self.rows.state_dict(live),
             "extras": {name: self.extras[name][:size].clone() for name in sorted(self.extras)} if size else {},
         }
 
+    def extra_fill(self) -> dict[str, float | int]:
+        """The per-slot fields a buffer added to :data:`FIELDS`, and their empty value."""
+        return {name: fill for name, fill in self.fill.items() if name not in FIELDS}
+
+    def stored(self) -> Stored:
+        """The occupied slots' number and fields (views, not copies), and the capacity: what a
+        buffer's state checks read."""
+        return Stored(self.size, self.capacity, {name: getattr(self, name)[: self.size] for name in self.fill})
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (checked by the caller: see ``_format.check_slots``)."""
         self.__init__(state["capacity"], state["extra"])
         self.size = state["size"]
         for name in self.fill:
@@ -387,9 +411,18 @@ class SlotStore:
         self._pruned_at = len(self.sources)
 
     def __getstate__(self) -> dict[str, Any]:
-        return self.state_dict()  # a pickle holds what state_dict holds
+        return {**self.state_dict(), "version": STATE_VERSION}  # a pickle holds what state_dict holds
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle: the version checked (a pickle without one was written before version 3:
+        version 2 if its fields have ``experiences``, else 1), older versions migrated, and the
+        state checked as ``load_state_dict`` checks it, before it is loaded."""
+        state = dict(state)
+        fields = state.get("fields")
+        before = 2 if isinstance(fields, dict) and "experiences" in fields else 1
+        version = check_version("pickled buffer's slots", "avalanche_replay_ext", state.pop("version", before))
+        state = migrate_slots(state, version)
+        check_slots(state, "pickled buffer's slots")
         self.load_state_dict(state)
 
 
@@ -415,9 +448,16 @@ def _nan_rows(length: int, width: int, dtype: torch.dtype, rows: torch.Tensor | 
     return out
 
 
-def _same_shape(what: str, shape: Any, held: str, held_shape: Any) -> None:
+def _same_kind(what: str, kind: tuple, held: str, held_kind: tuple) -> None:
+    """Raise unless samples of (shape, dtype) ``kind`` collate with those held, of ``held_kind``."""
+    (shape, dtype), (held_shape, held_dtype) = kind, held_kind
     if shape != held_shape:
         raise ValueError(
             f"{what} have shape {shape}, but this buffer holds {held} of shape {held_shape}: "
+            "they could not be collated into one minibatch"
+        )
+    if dtype != held_dtype:
+        raise ValueError(
+            f"{what} have dtype {dtype}, but this buffer holds {held} of dtype {held_dtype}: "
             "they could not be collated into one minibatch"
         )

@@ -9,6 +9,7 @@ import torch
 
 from .._checks import check_size
 from ._base import SlotBuffer
+from ._format import Stored
 
 
 class ClassBalancedReservoirBuffer(SlotBuffer):
@@ -110,19 +111,32 @@ class ClassBalancedReservoirBuffer(SlotBuffer):
         rank = np.arange(size) - first[inverse[order]]
         return np.sort(order[rank < final[inverse[order]]])
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            **super().state_dict(),
-            "seen_counts": dict(self.seen_counts),
-            "full_classes": list(self.full_classes),
-        }
+    def _extra_state(self) -> dict[str, Any]:
+        return {"seen_counts": dict(self.seen_counts), "full_classes": list(self.full_classes)}
 
-    def _check_state(self, state: Any) -> None:
-        super()._check_state(state)
-        if not isinstance(state["seen_counts"], dict) or not isinstance(state["full_classes"], list | tuple):
+    def _check_extra(self, values: dict[str, Any], stored: Stored, what: str) -> None:
+        """seen_counts: class (int >= 0) -> count >= 1, at least the samples of it stored, summing
+        to n_seen; full_classes: distinct classes of seen_counts."""
+        seen, full = values["seen_counts"], values["full_classes"]
+        if not isinstance(seen, dict) or not isinstance(full, list | tuple):
             raise ValueError(
-                f"state of a {type(self).__name__} must hold seen_counts as a dict and full_classes as a list"
+                f"{what} of a {type(self).__name__} must hold seen_counts as a dict and full_classes as a list"
             )
+        for c, n in seen.items():
+            if not (_is_label(c) and _is_label(n) and n >= 1):
+                raise ValueError(f"{what}'s seen_counts must map classes (ints >= 0) to counts >= 1, got {c!r}: {n!r}")
+        for c, m in _stored_counts(stored.fields["targets"]).items():
+            if seen.get(c, 0) < m:
+                raise ValueError(
+                    f"{what}'s seen_counts has {seen.get(c, 0)} samples of class {c} seen, but its slots hold {m}"
+                )
+        if sum(seen.values()) != values["n_seen"]:
+            raise ValueError(
+                f"{what}'s seen_counts sum to {sum(seen.values())}, but its n_seen is {values['n_seen']}: "
+                "every sample seen is counted in both"
+            )
+        if len(set(full)) != len(full) or not all(_is_label(c) and c in seen for c in full):
+            raise ValueError(f"{what}'s full_classes must be distinct classes of seen_counts, got {list(full)!r}")
 
     def _load_extra(self, state: dict[str, Any]) -> None:
         self.seen_counts = {int(c): int(n) for c, n in state["seen_counts"].items()}
@@ -182,6 +196,10 @@ class _Step:
         """Positions of the entering samples, the slots they take, no per-slot extras."""
         entering = np.fromiter(self.taken.values(), dtype=np.int64, count=len(self.taken))
         return entering, np.fromiter(self.taken, dtype=np.int64, count=len(self.taken)), {}
+
+
+def _is_label(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= 0
 
 
 def _stored_counts(targets: np.ndarray) -> dict[int, int]:

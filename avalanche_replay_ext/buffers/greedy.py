@@ -11,6 +11,7 @@ from avalanche.benchmarks.utils import AvalancheDataset
 
 from .._checks import check_size
 from ._base import SlotBuffer
+from ._format import Stored
 from ._slots import Selection, build_view
 from .class_balanced_reservoir import level_down
 
@@ -172,8 +173,20 @@ class GreedyClassBalancedBuffer(SlotBuffer):
             alive = np.sort(by_key[np.arange(size) - first >= evict[slot_rank]])
         return alive
 
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "seen_classes": list(self.seen_classes)}
+    def _extra_state(self) -> dict[str, Any]:
+        return {"seen_classes": list(self.seen_classes)}
+
+    def _check_extra(self, values: dict[str, Any], stored: Stored, what: str) -> None:
+        seen = values["seen_classes"]
+        if (
+            not isinstance(seen, list | tuple)
+            or not all(isinstance(c, int | np.integer) and not isinstance(c, bool) and c >= 0 for c in seen)
+            or len(set(seen)) != len(seen)
+        ):
+            raise ValueError(f"{what}'s seen_classes must be a list of distinct ints >= 0, got {seen!r}")
+        missing = set(np.unique(stored.fields["targets"]).tolist()) - {int(c) for c in seen}
+        if missing:
+            raise ValueError(f"{what}'s seen_classes must hold every stored class: no {sorted(missing)}")
 
     def _load_extra(self, state: dict[str, Any]) -> None:
         self.seen_classes = dict.fromkeys(int(c) for c in state["seen_classes"])

@@ -10,6 +10,7 @@ import torch
 
 from .._checks import check_size
 from ._base import SlotBuffer
+from ._format import Stored
 
 
 class ReservoirSamplingBuffer(SlotBuffer):
@@ -74,6 +75,12 @@ class ReservoirSamplingBuffer(SlotBuffer):
             self._heap = list(zip(self._slots.keys[: self._slots.size].tolist(), range(self._slots.size), strict=True))
             heapq.heapify(self._heap)
         return self._heap
+
+    def _check_extra(self, values: dict[str, Any], stored: Stored, what: str) -> None:
+        keys = stored.fields["keys"]
+        bad = keys[~((keys >= 0.0) & (keys < 1.0))]  # NaN included
+        if len(bad):
+            raise ValueError(f"{what}'s slots keys must hold reservoir keys in [0, 1), got {float(bad[0])!r}")
 
     def resize(self, strategy: Any, new_size: int) -> None:
         """Change ``max_size``. Shrinking keeps the samples with the largest keys, a uniform

@@ -19,7 +19,13 @@ from ..buffers._base import experience_index
 from ..loaders import DualMinibatchLoader, Minibatch
 from ..retrieval import MIRRetrieval, RetrievalPolicy, check_retrieval, per_sample
 from ..schedules import AlphaSchedule, alpha_at, as_schedule
-from ._guards import check_dataloader_kept, check_same_on_every_process, check_sole_dataloader
+from ._guards import (
+    check_dataloader_kept,
+    check_mem_size,
+    check_same_on_every_process,
+    check_sole_replay,
+    refuse_mid_experience,
+)
 
 if TYPE_CHECKING:
     from avalanche.training.templates import SupervisedTemplate
@@ -28,6 +34,7 @@ UPDATE_EVERY = ("experience", "iteration")
 
 
 class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
+    drives_replay = True  # sets strategy.dataloader: no other replay plugin beside it
     """Experience replay with a separate, weighted memory loss.
 
     Each training iteration draws a current minibatch and, apart, a memory minibatch from the
@@ -114,9 +121,11 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
         self._experience: int | None = None  # experience_index of the experience being trained
 
     def before_training(self, strategy: SupervisedTemplate, **kwargs) -> None:
-        """Stop before any change if another plugin feeds the strategy, or if the processes of a
-        distributed run would sample differently."""
-        check_sole_dataloader(self, strategy)
+        """Stop before any change if another plugin feeds the strategy, if the buffer no longer
+        has ``mem_size`` slots (e.g. after loading another state into it), or if the processes of
+        a distributed run would sample differently."""
+        check_sole_replay(self, strategy)
+        check_mem_size(self, self.storage_policy)
         if isinstance(self.retrieval, MIRRetrieval):
             per_sample(strategy._criterion)  # raises if the criterion cannot score samples one by one
         check_same_on_every_process(self, self.generator, {0: self.storage_policy})
@@ -158,8 +167,12 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
         """``t``: the distinct experiences trained before the current one."""
         return len(self._trained - {_experience_id(strategy, self._experience)})
 
-    def before_training_epoch(self, strategy: SupervisedTemplate, **kwargs) -> None:
-        check_dataloader_kept(self, strategy, self._dataloader)
+    def before_training_iteration(self, strategy: SupervisedTemplate, **kwargs) -> None:
+        """Raise, before the model or the buffer changes, unless this minibatch came from the
+        plugin's loader (a plugin listed after this one may have replaced ``strategy.dataloader``)."""
+        step = self._step
+        check_dataloader_kept(self, strategy, step is not None and not step.started)
+        step.started = True
 
     def _batch_size_mem(self, strategy: SupervisedTemplate) -> int:
         return self.batch_size_mem or strategy.train_mb_size
@@ -265,6 +278,28 @@ class AlphaReplayPlugin(SupervisedPlugin, supports_distributed=True):
         self._trained.add(_experience_id(strategy, self._experience))
         self._loader = self._dataloader = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (a checkpoint, a copy) only between experiences: resuming in the middle of one
+        would train it again from its start and offer its first minibatches twice."""
+        refuse_mid_experience(self, self._loader is not None)
+        return self.__dict__.copy()
+
+    def __repr__(self) -> str:
+        args = {
+            "mem_size": self.mem_size,
+            "alpha": self.schedule,
+            "batch_size_mem": self.batch_size_mem,
+            "update_every": self.update_every,
+            "retrieval": self.retrieval,
+            **self._repr_extra(),
+            "storage_policy": self.storage_policy,
+        }
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in args.items())})"
+
+    def _repr_extra(self) -> dict[str, Any]:
+        """Arguments of a subclass shown by ``repr`` (none here)."""
+        return {}
+
 
 def _experience_id(strategy: SupervisedTemplate, index: int | None) -> object:
     """Which experience is being trained (``index``: its :func:`experience_index`): the origin
@@ -289,6 +324,7 @@ class _Step:
     memory: Minibatch | None  # the memory minibatch (with MIR: the candidates, then the chosen samples)
     joint: Minibatch | None  # the loader's collated current + memory minibatch, if any
     extras: dict[str, torch.Tensor] | None  # what the buffer stores with the memory samples (loader.memory_extras)
+    started: bool = False  # the strategy began training on this step (before_training_iteration)
     forwarded: Minibatch | None = None  # the strategy's current minibatch while the joint one runs
     memory_out: tuple[torch.Tensor, torch.Tensor] | None = None  # model output and targets, memory part
     current_out: tuple[torch.Tensor, torch.Tensor] | None = None  # the same, current part (detached)

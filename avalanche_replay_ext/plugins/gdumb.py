@@ -15,13 +15,14 @@ from .._checks import as_labels, check_bool, check_range, check_seed, check_size
 from ..buffers import GreedyClassBalancedBuffer
 from ..buffers._base import experience_index
 from ._gdumb_recipe import WarmupCosine, cutmix, mask_unseen
-from ._guards import check_same_on_every_process
+from ._guards import check_mem_size, check_same_on_every_process, check_sole_replay, refuse_mid_experience
 
 if TYPE_CHECKING:
     from avalanche.training.templates import SupervisedTemplate
 
 
 class GDumbPlugin(SupervisedPlugin, supports_distributed=True):
+    drives_replay = True  # sets the training data: no other replay plugin beside it
     """GDumb (Prabhu, Torr & Dokania, "GDumb: A Simple Approach that Questions Our Progress in
     Continual Learning", ECCV 2020) for any ``SupervisedTemplate`` strategy.
 
@@ -92,6 +93,7 @@ class GDumbPlugin(SupervisedPlugin, supports_distributed=True):
         self.init_model: torch.nn.Module | None = None
         self.schedule = WarmupCosine(self.warmup, warmup_factor, self.cosine, self.T_0, min_lr)
         self._mix: tuple[torch.Tensor, float] | None = None  # (labels of the pasted boxes, lam)
+        self._training = False  # between the memory update and the end of an experience
 
     @property
     def memory(self):
@@ -109,7 +111,13 @@ class GDumbPlugin(SupervisedPlugin, supports_distributed=True):
         return self.storage_policies[task]
 
     def before_training(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
-        """Stop before any change if the processes of a distributed run would sample differently."""
+        """Stop before any change if another plugin feeds the strategy, if a memory no longer has
+        ``mem_size`` slots (e.g. after loading another state into it), or if the processes of a
+        distributed run would sample differently."""
+        check_sole_replay(self, strategy)
+        for buffer in [self.template_policy, *self.storage_policies.values()]:
+            if buffer is not None:
+                check_mem_size(self, buffer)
         check_same_on_every_process(self, self.generator, self.storage_policies)
 
     # ---- memory and reset ----------------------------------------------------------------
@@ -132,6 +140,7 @@ class GDumbPlugin(SupervisedPlugin, supports_distributed=True):
             self._policy(task).post_adapt(strategy, _Experience(part, exp))
         self.seen_classes |= set(as_labels("targets", data.targets).unique().tolist())
         strategy.adapted_dataset = self.memory.train()
+        self._training = True
 
     def before_training_exp(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
         self.schedule.start(strategy.optimizer, strategy.train_epochs)
@@ -166,8 +175,24 @@ class GDumbPlugin(SupervisedPlugin, supports_distributed=True):
         if self.mask_unseen and self.seen_classes and strategy.mb_output.dim() == 2:
             strategy.mb_output = mask_unseen(strategy.mb_output, self.seen_classes)
 
+    def after_training_exp(self, strategy: SupervisedTemplate, **kwargs: Any) -> None:
+        self._training = False
+
     def __getstate__(self) -> dict[str, Any]:
+        """Pickled (a checkpoint, a copy) only between experiences: resuming in the middle of one
+        would offer its samples to the memory twice."""
+        refuse_mid_experience(self, self._training)
         return {**self.__dict__, "_mix": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({"_training": False, **state})  # states saved before _training existed
+
+    def __repr__(self) -> str:
+        memories = {task: len(b.buffer) for task, b in self.storage_policies.items()}
+        return (
+            f"{type(self).__name__}(mem_size={self.mem_size}, storage_policy={self.template_policy!r}, "
+            f"seen_classes={sorted(self.seen_classes)}, samples per task={memories})"
+        )
 
 
 class _Experience:
